@@ -1,0 +1,1 @@
+"""Subcommands of ``gohscore``: each module has ``main(argv)`` parsing its own options."""
