@@ -1,0 +1,182 @@
+"""One synthetic patient end to end (anatomy -> volume -> labels -> observers -> patches) and its files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from gohscore.files import atomic_path
+from gohscore.phantom.anatomy import Anatomy, draw_anatomy
+from gohscore.phantom.dicom import write_dicom_series
+from gohscore.phantom.labels import LEVELS, SCORE_COLUMNS, Z_COLUMNS, area_percentages, consistent_scores
+from gohscore.phantom.observers import observer_patients, observer_rows
+from gohscore.phantom.patches import crop_patches
+from gohscore.phantom.render import Renderer, SliceResult
+from gohscore.phantom.sizes import PhantomParams, patient_index
+
+log = logging.getLogger("gohscore")
+
+LABEL_COLUMNS = ["patient", *Z_COLUMNS, *SCORE_COLUMNS, "fvc_percent"]
+OBSERVER_COLUMNS = ["patient", "observer", "read", *SCORE_COLUMNS]
+PATCH_COLUMNS = ["file", "pattern", "patient"]
+
+
+@dataclass
+class Patient:
+    """A generated patient in memory: the HU volume, its geometry, masks at the levels and its label row."""
+
+    patient: str
+    anatomy: Anatomy
+    renderer: Renderer
+    volume: np.ndarray  # int16 HU, zyx, slice 0 at the bottom
+    levels: list[SliceResult]  # the rendered level slices L1..L5 (HU and masks)
+    raw_percent: dict[str, float]
+    label: dict
+    pure_area: np.ndarray  # (n_slices, 2) GG-only / RET-only lung pixels per slice
+
+    @property
+    def spacing_xyz_mm(self) -> tuple[float, float, float]:
+        """Voxel spacing (x, y, z) in mm."""
+        a = self.anatomy
+        return (a.pixel_mm, a.pixel_mm, a.slice_mm)
+
+    @property
+    def origin_xyz_mm(self) -> tuple[float, float, float]:
+        """World (LPS) position of voxel (0, 0, 0), the bottom slice's first pixel."""
+        return self.anatomy.origin_xyz_mm
+
+
+def generate_patient(patient: str, params: PhantomParams, seed: int) -> Patient:
+    """Generate one patient in memory; deterministic in (seed, patient index, size)."""
+    index = patient_index(patient)
+    anat = draw_anatomy(np.random.default_rng([seed, index, 0]), params.preset)
+    renderer = Renderer(anat, (seed, index))
+    n = anat.matrix
+    volume = np.empty((anat.n_slices, n, n), np.int16)
+    pure_area = np.zeros((anat.n_slices, 2), np.int64)
+    level_slices: dict[int, SliceResult] = {}
+    wanted = set(anat.level_k)
+    for k in range(anat.n_slices):
+        res = renderer.render(k)
+        volume[k] = res.hu
+        if renderer.disease is not None:
+            pure_area[k] = (np.count_nonzero(res.gg & ~res.ret), np.count_nonzero(res.ret & ~res.gg))
+        if k in wanted:
+            level_slices[k] = res
+    levels = [level_slices[k] for k in anat.level_k]
+    label: dict = {"patient": patient}
+    raw: dict[str, float] = {}
+    for level, k in zip(LEVELS, anat.level_k, strict=True):
+        label[f"L{level}_z_mm"] = round(float(anat.slice_z(k)), 4)
+    for level, res in zip(LEVELS, levels, strict=True):
+        tot, gg, ret = area_percentages(res.lung, res.gg, res.ret)
+        raw.update({f"L{level}_TOT": tot, f"L{level}_GG": gg, f"L{level}_RET": ret})
+        t, g, r = consistent_scores(tot, gg, ret)
+        label.update({f"L{level}_TOT": t, f"L{level}_GG": g, f"L{level}_RET": r})
+    mean_tot = float(np.mean([label[f"L{level}_TOT"] for level in LEVELS]))
+    fvc_rng = np.random.default_rng([seed, index, 4])
+    label["fvc_percent"] = round(float(np.clip(100 - 0.9 * mean_tot + fvc_rng.normal(0, 10), 35, 130)), 1)
+    return Patient(patient, anat, renderer, volume, levels, raw, label, pure_area)
+
+
+def volume_image(volume: np.ndarray, spacing_xyz_mm, origin_xyz_mm) -> sitk.Image:
+    """SimpleITK image of an HU volume (zyx) with axis-aligned LPS geometry."""
+    img = sitk.GetImageFromArray(volume)
+    img.SetSpacing(tuple(float(s) for s in spacing_xyz_mm))
+    img.SetOrigin(tuple(float(o) for o in origin_xyz_mm))
+    img.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    return img
+
+
+def is_dicom(patient: str, params: PhantomParams) -> bool:
+    """Whether this patient is written as a DICOM series (every ``dicom_every``-th index)."""
+    return params.dicom_every > 0 and patient_index(patient) % params.dicom_every == 0
+
+
+def write_patient(patient: str, params: PhantomParams, seed: int, scan_dir: Path, patch_dir: Path) -> dict:
+    """Generate one patient and write its scan folder and patch folder; return its part (rows for the tables)."""
+    start = time.perf_counter()
+    index = patient_index(patient)
+    pat = generate_patient(patient, params, seed)
+    anat = pat.anatomy
+    dicom = is_dicom(patient, params)
+    with atomic_path(scan_dir, directory=True) as tmp:
+        if dicom:
+            write_dicom_series(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm, patient, tmp, seed)
+        else:
+            writer = sitk.ImageFileWriter()
+            writer.SetFileName(str(tmp / f"{patient}.nii.gz"))
+            writer.UseCompressionOn()
+            writer.SetCompressionLevel(1)
+            writer.Execute(volume_image(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm))
+    patch_rows = []
+    patches = crop_patches(
+        pat.renderer.render,
+        pat.pure_area,
+        anat.pixel_mm,
+        params.patches_per_pattern,
+        np.random.default_rng([seed, index, 6]),
+    )
+    with atomic_path(patch_dir, directory=True) as tmp:
+        counts = {"GG": 0, "RET": 0}
+        x0, y0, _ = anat.origin_xyz_mm
+        for pattern, _k, i, j, crop in patches:
+            name = f"{pattern.lower()}_{counts[pattern]}.nii.gz"
+            counts[pattern] += 1
+            img = sitk.GetImageFromArray(crop)
+            img.SetSpacing((anat.pixel_mm, anat.pixel_mm))
+            img.SetOrigin((x0 + j * anat.pixel_mm, y0 + i * anat.pixel_mm))
+            sitk.WriteImage(img, str(tmp / name), True)
+            patch_rows.append({"file": f"{patient}/{name}", "pattern": pattern, "patient": patient})
+    observers = []
+    if patient in observer_patients(seed, params.n_patients, params.n_observer_patients):
+        observers = observer_rows(pat.label, seed, index)
+    part = {
+        "patient": patient,
+        "label": pat.label,
+        "observers": observers,
+        "patches": patch_rows,
+        "info": {
+            "index": index,
+            "size": params.size,
+            "format": "dicom" if dicom else "nifti",
+            "severity": round(anat.severity, 4),
+            "gg_share": round(anat.gg_share, 4),
+            "shape_xyz": [anat.matrix, anat.matrix, anat.n_slices],
+            "spacing_xyz_mm": list(pat.spacing_xyz_mm),
+            "origin_xyz_mm": list(pat.origin_xyz_mm),
+            "level_slices": list(anat.level_k),
+            "raw_percent": {key: round(value, 3) for key, value in pat.raw_percent.items()},
+            "seconds": round(time.perf_counter() - start, 3),
+        },
+    }
+    log.debug("phantom %s: %d slices in %.1f s", patient, anat.n_slices, part["info"]["seconds"])
+    return part
+
+
+def write_part(part: dict, path: Path) -> None:
+    """Write one patient's part JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(part, indent=1) + "\n", encoding="utf-8")
+
+
+def write_tables(parts: list[dict], cohort: Path) -> None:
+    """Write ``labels.csv``, ``observers.csv`` and ``patches/patches.csv`` of a cohort folder from parts."""
+    import pandas as pd
+
+    parts = sorted(parts, key=lambda p: p["patient"])
+    tables = (
+        (cohort / "labels.csv", [p["label"] for p in parts], LABEL_COLUMNS),
+        (cohort / "observers.csv", [row for p in parts for row in p["observers"]], OBSERVER_COLUMNS),
+        (cohort / "patches" / "patches.csv", [row for p in parts for row in p["patches"]], PATCH_COLUMNS),
+    )
+    for path, rows, columns in tables:
+        frame = pd.DataFrame(rows, columns=columns)
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)

@@ -1,0 +1,288 @@
+"""Render axial slices of one patient: HU image plus the lung, GG and RET masks of that slice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from gohscore.phantom.anatomy import Anatomy, cavity_axes, cavity_value, dome_height, superellipse
+from gohscore.phantom.disease import Disease
+from gohscore.phantom.mediastinum import build_tubes
+from gohscore.phantom.vessels import CapsuleStamper
+
+# HU of each tissue (means; noise and blur are added on top)
+HU = {
+    "air": -1000.0,
+    "lung": -860.0,
+    "fat": -95.0,
+    "mediastinal_fat": -85.0,
+    "skin": 35.0,
+    "muscle": 48.0,
+    "blood": 40.0,
+    "heart": 42.0,
+    "liver": 60.0,
+    "spleen": 48.0,
+    "stomach": 25.0,
+    "abdomen": 30.0,
+    "csf": 12.0,
+    "disc": 85.0,
+    "marrow": 210.0,
+    "cortex": 650.0,
+    "cartilage": 120.0,
+    "airway_wall": 25.0,
+    "table": 250.0,
+    "foam": -880.0,
+}
+
+
+@dataclass
+class SliceResult:
+    """One rendered axial slice: int16 HU image (rows = y, cols = x) and boolean masks."""
+
+    hu: np.ndarray
+    lung: np.ndarray
+    gg: np.ndarray
+    ret: np.ndarray
+
+
+def _ellipse(u: np.ndarray, v: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Inside of an axis-aligned ellipse centred at the origin."""
+    return (u / a) ** 2 + (v / b) ** 2 < 1
+
+
+def _blur3(img: np.ndarray) -> np.ndarray:
+    """Separable [1, 2, 1] / 4 smoothing in both directions (the scanner's slight blur)."""
+    kernel = np.array([0.25, 0.5, 0.25], np.float32)
+    return ndimage.correlate1d(ndimage.correlate1d(img, kernel, 0, mode="nearest"), kernel, 1, mode="nearest")
+
+
+class Renderer:
+    """Static per-patient arrays plus ``render(k)``, a pure function of the anatomy and slice index."""
+
+    def __init__(self, anat: Anatomy, seed_key: tuple[int, ...]):
+        self.anat = anat
+        n, p = anat.matrix, anat.pixel_mm
+        x0, y0, _ = anat.origin_xyz_mm
+        xc, yc = anat.body_xy_mm
+        c, s = np.cos(anat.rotation_rad), np.sin(anat.rotation_rad)
+        x = (x0 + np.arange(n) * p).astype(np.float32)
+        y = (y0 + np.arange(n) * p).astype(np.float32)
+        dx, dy = x[None, :] - xc, y[:, None] - yc
+        self.u = (c * dx + s * dy).astype(np.float32)
+        self.v = (-s * dx + c * dy).astype(np.float32)
+        u, v = self.u, self.v
+        self.rows_mm, self.cols_mm = y, x
+
+        # body wall layers, table and mediastinal fat: the same on every slice
+        b_body = np.where(v < 0, anat.body_b_ant, anat.body_b_post)
+        tpl = np.full((n, n), HU["air"], np.float32)
+        tpl[superellipse(u, v, anat.body_a, b_body) < 1] = HU["skin"]
+        tpl[superellipse(u, v, anat.body_a - 2, b_body - 2) < 1] = HU["fat"]
+        f = anat.fat_mm
+        b_musc = np.where(v < 0, anat.body_b_ant - f, anat.body_b_post - 0.6 * f)
+        tpl[superellipse(u, v, anat.body_a - f, b_musc) < 1] = HU["muscle"]
+        table_top = yc + anat.body_b_post + 1.5 + 0.0009 * (x[None, :] - xc) ** 2
+        depth = y[:, None] - table_top
+        shell = ((depth >= 0) & (depth < 3)) | ((depth >= 14) & (depth < 17))
+        tpl[(depth >= 3) & (depth < 14) & (np.abs(x[None, :] - xc) < 230)] = HU["foam"]
+        tpl[shell & (np.abs(x[None, :] - xc) < 230)] = HU["table"]
+        self.cav0 = cavity_value(u, v - anat.cav_vc, anat.cav_a, anat.cav_b)
+        self.cav_in0 = self.cav0 < 1
+        tpl[self.cav_in0] = HU["mediastinal_fat"]
+
+        # bones: rib ring, spine (vertebra and disc patterns), sternum
+        ring = (self.cav0 >= 1) & (cavity_value(u, v - anat.cav_vc, anat.cav_a + 11, anat.cav_b + 11) < 1)
+        self.ring_idx = np.flatnonzero(ring)
+        ru, rv = u.ravel()[self.ring_idx], v.ravel()[self.ring_idx] - anat.cav_vc
+        rho = np.sqrt(self.cav0.ravel()[self.ring_idx])
+        radial = (rho - 1) * np.hypot(ru, rv) / rho
+        phi = np.arctan2(ru, rv)
+        self.ring_shift = anat.rib_drop * (1 - np.cos(phi)) / 2
+        self.ring_cortex = (radial < 2.2) | (radial > 8.0)
+        self.ring_cartilage = (np.abs(ru) < 0.42 * anat.cav_a) & (rv < 0)
+        self.ring_sternum = (np.abs(ru) < 22) & (rv < 0)
+        sv, sr = anat.spine_v, anat.spine_r
+        body = _ellipse(u, v - sv, sr * 1.12, sr)
+        body_core = _ellipse(u, v - sv, sr * 1.12 - 2.2, sr - 2.2)
+        canal_v = sv + sr + 9
+        canal = _ellipse(u, v - canal_v, 7.5, 7.0)
+        arch = _ellipse(u, v - canal_v, 12.5, 11.5) & ~canal & (v > sv + sr - 1)
+        spinous = (np.abs(u) < 4.5) & (v > canal_v + 8) & (v < canal_v + 38)
+        transverse = (np.abs(v - canal_v + 2) < 5) & (np.abs(u) > 8) & (np.abs(u) < sr + 20)
+        posterior = arch | spinous | transverse
+        self.spine_idx = np.flatnonzero(body | posterior | canal)
+        vert = np.where(body_core, HU["marrow"], HU["cortex"]).astype(np.float32)
+        vert = np.where(canal, HU["csf"], np.where(posterior, HU["cortex"] * 0.8, vert))
+        disc = np.where(body, HU["disc"], vert)
+        self.vert_vals = vert.ravel()[self.spine_idx]
+        self.disc_vals = disc.ravel()[self.spine_idx]
+        spine_cuff = _ellipse(u, v - sv, sr + 9, sr + 9) | (posterior & (v < canal_v + 12))
+        st_v = anat.cav_vc - anat.cav_b - 5
+        sternum = _ellipse(u, v - st_v, 16, 6.5)
+        self.sternum_idx = np.flatnonzero(sternum)
+        self.sternum_vals = np.where(
+            _ellipse(u, v - st_v, 13.5, 4.2), HU["marrow"], HU["cortex"] * 0.8
+        ).ravel()[self.sternum_idx]
+        self.template = tpl
+
+        # lungs: candidate region (cavity minus mediastinal band and spine) and the diaphragm
+        self.band = np.abs(u - 8) > anat.band_mm
+        self.not_spine = ~spine_cuff
+        self.cand0 = self.cav_in0 & self.band & self.not_spine
+        self.dome = dome_height(anat, u, v).astype(np.float32)
+        self.post = np.clip((v - anat.cav_vc) / anat.cav_b, -1, 1).astype(np.float32)
+        self.periph = np.clip(self.cav0, 0, 1).astype(np.float32)
+        self.lung_hu = (HU["lung"] + 28 * self.post).astype(np.float32)
+
+        rows = np.flatnonzero(self.cav_in0.any(axis=1))
+        cols = np.flatnonzero(self.cav_in0.any(axis=0))
+        self.box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        tubes_rng = np.random.default_rng([*seed_key, 11])
+        # coarse matrices need neither many nor sub-pixel vessels
+        n_points = int(np.clip(1400 * (0.7 / p) ** 1.5, 120, 1400))
+        self.tubes = build_tubes(anat, tubes_rng, n_points=n_points, min_radius=max(0.6, 0.45 * p))
+        self.stamper = CapsuleStamper(anat)
+        for name in ("blood", "airway", "oesophagus", "lung_vessels", "lung_airways"):
+            setattr(self.tubes, name, self.stamper.to_scanner(getattr(self.tubes, name)))
+        self.airway_lumen = self.tubes.lung_airways.copy()
+        self.airway_lumen[:, 6] *= 0.68
+        self.disease = None
+        if anat.severity > 0:
+            self.disease = Disease(
+                anat, np.random.default_rng([*seed_key, 12]), y[self.box[0]], x[self.box[1]]
+            )
+
+        noise_rng = np.random.default_rng([*seed_key, 13])
+        m = n + n // 2
+        bank = noise_rng.standard_normal((4, m, m), dtype=np.float32)
+        bank = ndimage.gaussian_filter(bank, (0, 0.7, 0.7))
+        self.noise = bank * np.float32(anat.noise_hu / max(float(bank.std()), 1e-6))
+        self.noise_offsets = noise_rng.integers(0, n // 2 + 1, size=(anat.n_slices, 3))
+
+    def render(self, k: int) -> SliceResult:
+        """Render slice ``k`` (0 = bottom): HU int16 image and lung/GG/RET masks."""
+        anat = self.anat
+        u, v = self.u, self.v
+        w = float(anat.slice_w(k))
+        z_mm = float(anat.slice_z(k))
+        img = self.template.copy()
+        n = anat.matrix
+
+        if w > anat.w_shoulder:
+            a, vc, b = cavity_axes(anat, w)
+            cav_in = cavity_value(u, v - vc, a, b) < 1
+            img[self.cav_in0 & ~cav_in] = HU["muscle"]
+            cand = cav_in & self.band & self.not_spine if w < anat.w_apex else np.zeros((n, n), bool)
+        else:
+            cand = self.cand0
+        lung = cand & (self.dome < w)
+
+        self._paint_heart(img, lung, w)
+        self._paint_abdomen(img, w)
+        t, st = self.tubes, self.stamper
+        st.paint(img, t.blood, w, HU["mediastinal_fat"], grow=3.0, clear=lung)
+        st.paint(img, t.oesophagus, w, HU["muscle"] - 10, clear=lung)
+        st.paint(img, t.airway, w, HU["mediastinal_fat"], grow=2.5, clear=lung)
+        st.paint(img, t.blood, w, HU["blood"], clear=lung)
+        st.paint(img, t.airway, w, HU["airway_wall"], clear=lung)
+        st.paint(img, t.airway, w, HU["air"], grow=-2.0)
+
+        img[lung] = self.lung_hu[lung]
+        gg = np.zeros((n, n), bool)
+        ret = np.zeros((n, n), bool)
+        if self.disease is not None and lung.any():
+            rs, cs = self.box
+            sub_lung = lung[rs, cs]
+            gg_amt, ret_amt, lines, gg_m, ret_m = self.disease.slice(
+                w, z_mm, self.periph[rs, cs], self.post[rs, cs]
+            )
+            sub = img[rs, cs]
+            base = self.lung_hu[rs, cs]
+            val = base + gg_amt * (self.disease.gg_hu - base) + ret_amt * 70
+            val = val + ret_amt * lines * (self.disease.ret_hu - val)
+            sub[sub_lung] = val[sub_lung]
+            gg[rs, cs] = gg_m & sub_lung
+            ret[rs, cs] = ret_m & sub_lung
+        st.paint(img, t.lung_vessels, w, HU["blood"], only=lung)
+        st.paint(img, t.lung_airways, w, HU["airway_wall"], only=lung)
+        st.paint(img, self.airway_lumen, w, HU["air"] + 40, only=lung)
+
+        self._paint_bones(img, w)
+        img = _blur3(img)
+        nb, oi, oj = self.noise_offsets[k]
+        img += self.noise[nb % 4, oi : oi + n, oj : oj + n]
+        hu = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
+        return SliceResult(hu=hu, lung=lung.copy(), gg=gg, ret=ret)
+
+    def _paint_heart(self, img: np.ndarray, lung: np.ndarray, w: float) -> None:
+        """Heart (with epicardial fat) and left atrium cross-sections; they push the lung aside."""
+        hu_, hv, hw, ha, hb, hc, ang = self.anat.heart
+        for cu, cv, cw, a, b, c, angle, fat in (
+            (hu_, hv, hw, ha, hb, hc, ang, 4.0),
+            (*self.anat.left_atrium, 0.0, 3.0),
+        ):
+            q = 1 - ((w - cw) / (c + fat)) ** 2
+            if q <= 0:
+                continue
+            scale = np.sqrt(q)
+            rs, cs = self.box
+            du, dv = self.u[rs, cs] - cu, self.v[rs, cs] - cv
+            ca, sa = np.cos(angle), np.sin(angle)
+            qa = ca * du + sa * dv
+            qb = -sa * du + ca * dv
+            outer = (qa / ((a + fat) * scale)) ** 2 + (qb / ((b + fat) * scale)) ** 2 < 1
+            qi = 1 - ((w - cw) / c) ** 2
+            inner = np.zeros_like(outer)
+            if qi > 0:
+                si = np.sqrt(qi)
+                inner = (qa / (a * si)) ** 2 + (qb / (b * si)) ** 2 < 1
+            above = self.dome[rs, cs] < w
+            sub = img[rs, cs]
+            sub[outer & ~inner & above & (sub < 0)] = HU["fat"]
+            sub[inner & above] = HU["heart"]
+            lung[rs, cs] &= ~outer
+
+    def _paint_abdomen(self, img: np.ndarray, w: float) -> None:
+        """Below the diaphragm: liver on the right, stomach (gas on top) and spleen on the left."""
+        anat = self.anat
+        if w > anat.dome_r + 1:
+            return
+        rs, cs = self.box
+        below = self.cav_in0[rs, cs] & (self.dome[rs, cs] >= w)
+        if not below.any():
+            return
+        u, v = self.u[rs, cs], self.v[rs, cs]
+        sub = img[rs, cs]
+        liver_edge = 20 + 0.25 * (anat.dome_l - w)
+        sub[below] = np.where(u[below] < liver_edge, HU["liver"], HU["abdomen"])
+        cav_b, vc = anat.cav_b, anat.cav_vc
+        sc = (anat.cav_a * 0.5, vc - 0.2 * cav_b, anat.dome_l - 45)
+        q = 1 - ((w - sc[2]) / 48) ** 2
+        if q > 0:
+            r = np.sqrt(q)
+            stomach = below & _ellipse(u - sc[0], v - sc[1], 48 * r, 0.45 * cav_b * r)
+            lumen = below & _ellipse(u - sc[0], v - sc[1], 48 * r - 4, 0.45 * cav_b * r - 4)
+            sub[stomach] = HU["muscle"]
+            sub[lumen] = np.where(v[lumen] < sc[1] + 5, HU["air"], HU["stomach"])
+        sp = (anat.cav_a * 0.62, vc + 0.5 * cav_b, anat.dome_l - 55)
+        q = 1 - ((w - sp[2]) / 55) ** 2
+        if q > 0:
+            r = np.sqrt(q)
+            sub[below & _ellipse(u - sp[0], v - sp[1], 28 * r, 0.4 * cav_b * r)] = HU["spleen"]
+
+    def _paint_bones(self, img: np.ndarray, w: float) -> None:
+        """Ribs (oblique bands around the cavity), vertebral bodies and discs, sternum."""
+        anat = self.anat
+        flat = img.reshape(-1)
+        if anat.dome_l - 80 < w < anat.w_apex + 25:
+            phase = np.mod((w - anat.rib_phase + self.ring_shift) / anat.rib_pitch, 1.0)
+            rib = (phase < 0.42) & ~self.ring_sternum
+            edge = self.ring_cortex | (phase < 0.07) | (phase > 0.35)
+            vals = np.where(self.ring_cartilage, HU["cartilage"], np.where(edge, HU["cortex"], HU["marrow"]))
+            flat[self.ring_idx[rib]] = vals[rib]
+        in_disc = np.mod((w - anat.spine_phase) / anat.spine_pitch, 1.0) < 0.2
+        flat[self.spine_idx] = self.disc_vals if in_disc else self.vert_vals
+        if anat.dome_r - 10 < w < anat.level_w[0] + 35:
+            flat[self.sternum_idx] = self.sternum_vals

@@ -1,0 +1,115 @@
+"""End-to-end tests of the phantom commands and the DICOM writer (tiny size, temporary folders)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pydicom
+import SimpleITK as sitk
+
+from gohscore.cli import main as cli
+from gohscore.phantom.cohort import generate_patient, volume_image
+from gohscore.phantom.dicom import write_dicom_series
+from gohscore.phantom.labels import SCORE_COLUMNS, Z_COLUMNS
+from gohscore.phantom.sizes import parse_params
+
+TINY = {"n_patients": 6, "size": "tiny", "dicom_every": 3, "n_observer_patients": 2, "patches_per_pattern": 1}
+
+
+def _read_series(folder):
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+def test_dicom_round_trip_matches_nifti(tmp_path):
+    pat = generate_patient("P0003", parse_params(TINY), 7)
+    write_dicom_series(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm, "P0003", tmp_path / "dcm", 7)
+    nifti = tmp_path / "P0003.nii.gz"
+    sitk.WriteImage(volume_image(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm), str(nifti), True)
+    a, b = _read_series(tmp_path / "dcm"), sitk.ReadImage(str(nifti))
+    assert np.array_equal(sitk.GetArrayFromImage(a), sitk.GetArrayFromImage(b))
+    assert np.array_equal(sitk.GetArrayFromImage(a), pat.volume)
+    assert np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-4)
+    assert np.allclose(a.GetOrigin(), b.GetOrigin(), atol=1e-3)
+    assert np.allclose(a.GetDirection(), b.GetDirection())
+    ds = pydicom.dcmread(tmp_path / "dcm" / "IM0001.dcm")
+    assert ds.Modality == "CT" and ds.PatientID == "P0003" and float(ds.RescaleIntercept) == -1024
+    assert int(ds.pixel_array.min()) == int(pat.volume[0].min()) + 1024  # stored values are not plain HU
+
+
+def test_phantom_commands_end_to_end(tmp_path):
+    params = json.dumps(TINY)
+    out = tmp_path / "phantom"
+    parts = []
+    for i in range(1, 7):
+        pid = f"P{i:04d}"
+        part = out / "parts" / f"{pid}.json"
+        args = ["--patient", pid, "--params-json", params, "--seed", "7"]
+        args += [
+            "--scan-dir",
+            str(out / "scans" / pid),
+            "--patch-dir",
+            str(out / "patches" / pid),
+            "--part",
+            str(part),
+        ]
+        assert cli(["phantom", *args]) == 0
+        parts.append(str(part))
+    assert cli(["phantom-tables", "--parts", *parts, "--cohort", str(out)]) == 0
+    labels = pd.read_csv(out / "labels.csv")
+    assert list(labels.columns[: 1 + 5 + 15]) == ["patient", *Z_COLUMNS, *SCORE_COLUMNS]
+    assert labels["patient"].tolist() == [f"P{i:04d}" for i in range(1, 7)]
+    observers = pd.read_csv(out / "observers.csv")
+    assert len(observers) == 2 * 4 and set(observers["observer"]) == {"Obs1", "Obs2"}
+    patches = pd.read_csv(out / "patches" / "patches.csv")
+    assert list(patches.columns) == ["file", "pattern", "patient"]
+    for row in patches.itertuples():
+        img = sitk.ReadImage(str(out / "patches" / row.file))
+        assert img.GetDimension() == 2 and row.file.startswith(row.patient)
+    # patient 3 and 6 are DICOM series, the others one NIfTI file each
+    assert (out / "scans" / "P0001" / "P0001.nii.gz").exists()
+    dicom = _read_series(out / "scans" / "P0003")
+    nifti = sitk.ReadImage(str(out / "scans" / "P0001" / "P0001.nii.gz"))
+    for img, pid in ((dicom, "P0003"), (nifti, "P0001")):
+        row = labels.set_index("patient").loc[pid]
+        z0, dz, n = img.GetOrigin()[2], img.GetSpacing()[2], img.GetSize()[2]
+        for col in Z_COLUMNS:
+            k = (row[col] - z0) / dz
+            assert abs(k - round(k)) < 1e-3 and 0 <= k < n  # levels sit on slice centres
+    # the cohort command gives the same labels
+    assert (
+        cli(
+            [
+                "phantom-cohort",
+                "--out",
+                str(tmp_path / "c"),
+                "--params-json",
+                params,
+                "--seed",
+                "7",
+                "--jobs",
+                "2",
+            ]
+        )
+        == 0
+    )
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "labels.csv"), labels)
+
+
+def test_phantom_command_rejects_bad_input(tmp_path, capsys):
+    args = [
+        "--seed",
+        "7",
+        "--scan-dir",
+        str(tmp_path / "s"),
+        "--patch-dir",
+        str(tmp_path / "p"),
+        "--part",
+        str(tmp_path / "x.json"),
+    ]
+    assert cli(["phantom", "--patient", "P0009", "--params-json", json.dumps(TINY), *args]) == 2
+    assert cli(["phantom", "--patient", "P0001", "--params-json", "{not json", *args]) == 2
+    assert "phantom" in capsys.readouterr().err
