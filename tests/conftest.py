@@ -1,0 +1,135 @@
+"""Shared fixtures: small synthetic chest-like CT volumes (air outside, a body, two lungs) and cohorts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from gohscore.labels import LEVELS, PATTERNS
+
+
+def chest_array(
+    size_xyz: tuple[int, int, int] = (48, 40, 36), lung_centre: float = 0.55, seed: int = 0
+) -> np.ndarray:
+    """A zyx int16 HU chest: air -1000, elliptic body 40 HU, two ellipsoid lungs -850 HU (z index 0 = bottom)."""
+    nx, ny, nz = size_xyz
+    z, y, x = np.mgrid[0:nz, 0:ny, 0:nx].astype(float)
+    out = np.full((nz, ny, nx), -1000, np.int16)
+    cx, cy = (nx - 1) / 2, (ny - 1) / 2
+    out[((x - cx) / (0.42 * nx)) ** 2 + ((y - cy) / (0.38 * ny)) ** 2 < 1] = 40
+    for side in (-1, 1):
+        lung = ((x - cx - side * 0.18 * nx) / (0.13 * nx)) ** 2 + ((y - cy) / (0.25 * ny)) ** 2
+        lung = lung + ((z - lung_centre * nz) / (0.3 * nz)) ** 2
+        out[lung < 1] = -850
+    noise = np.random.default_rng(seed).integers(-5, 6, size=out.shape)
+    return (out + noise).astype(np.int16)
+
+
+def chest_image(
+    size_xyz: tuple[int, int, int] = (48, 40, 36),
+    spacing_xyz: tuple[float, float, float] = (6.0, 6.0, 7.5),
+    origin_xyz: tuple[float, float, float] = (-141.0, -117.0, -300.0),
+    seed: int = 0,
+) -> sitk.Image:
+    """A chest-like SimpleITK image in LPS with identity direction."""
+    image = sitk.GetImageFromArray(chest_array(size_xyz, seed=seed))
+    image.SetSpacing(spacing_xyz)
+    image.SetOrigin(origin_xyz)
+    return image
+
+
+def write_dicom_series(
+    image: sitk.Image,
+    folder: Path,
+    series_uid: str = "1.2.826.0.1.3680043.2.1125.1",
+    *,
+    description: str = "axial",
+    modality: str = "CT",
+    z_override: list[float] | None = None,
+    tilt_deg: float | None = None,
+) -> list[Path]:
+    """Write ``image`` (HU) as a DICOM series stored with RescaleIntercept -1024 (stored value = HU + 1024)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    direction = image.GetDirection()
+    orientation = [direction[0], direction[3], direction[6], direction[1], direction[4], direction[7]]
+    image = sitk.Cast(image, sitk.sitkInt16)
+    files = []
+    for k in range(image.GetSize()[2]):
+        piece = image[:, :, k]
+        position = list(image.TransformIndexToPhysicalPoint((0, 0, k)))
+        if z_override is not None:
+            position[2] = z_override[k]
+        tags = {
+            "0008|0060": modality,
+            "0008|103e": description,
+            "0020|000d": series_uid.rsplit(".", 1)[0],
+            "0020|000e": series_uid,
+            "0008|0018": f"{series_uid}.{k + 1}",
+            "0020|0013": str(k + 1),
+            "0020|0037": "\\".join(f"{v:.6f}" for v in orientation),
+            "0020|0032": "\\".join(f"{v:.4f}" for v in position),
+            "0028|1052": "-1024",
+            "0028|1053": "1",
+        }
+        if tilt_deg is not None:
+            tags["0018|1120"] = str(tilt_deg)
+        for tag, value in tags.items():
+            piece.SetMetaData(tag, value)
+        path = folder / f"IM{k:04d}.dcm"
+        writer.SetFileName(str(path))
+        writer.Execute(piece)
+        files.append(path)
+    return files
+
+
+def labels_row(patient: str, image: sitk.Image, seed: int = 0) -> dict:
+    """A valid labels row with levels inside ``image``'s z range."""
+    rng = np.random.default_rng([seed, sum(map(ord, patient))])
+    z0 = image.GetOrigin()[2]
+    height = (image.GetSize()[2] - 1) * image.GetSpacing()[2]
+    row: dict = {"patient": patient}
+    for i, n in enumerate(LEVELS):
+        row[f"L{n}_z_mm"] = z0 + height * (0.85 - 0.15 * i)
+    for n in LEVELS:
+        gg, ret = (int(v) for v in rng.choice([0, 0, 5, 10, 20], size=2))
+        row[f"L{n}_TOT"] = min(100, max(gg, ret) + min(gg, ret) // 2)
+        row[f"L{n}_GG"], row[f"L{n}_RET"] = gg, ret
+    return row
+
+
+def write_cohort(root: Path, patients: dict[str, sitk.Image], fmt: str = "nii.gz") -> Path:
+    """Write a cohort (scans/<id>.<fmt> and labels.csv) and return its folder."""
+    (root / "scans").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for patient, image in patients.items():
+        sitk.WriteImage(image, str(root / "scans" / f"{patient}.{fmt}"))
+        rows.append(labels_row(patient, image))
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cli_logging(monkeypatch) -> None:
+    """Keep gohscore's log records going to pytest (the CLI would attach a stderr handler)."""
+    monkeypatch.setattr("gohscore.progress.setup_logging", lambda verbose=False: None)
+
+
+@pytest.fixture
+def chest() -> sitk.Image:
+    """A small chest-like image (48x40x36 voxels, 6x6x7.5 mm)."""
+    return chest_image()
+
+
+@pytest.fixture
+def cohort(tmp_path: Path) -> Path:
+    """A three-patient NIfTI cohort with valid labels."""
+    return write_cohort(tmp_path / "cohort", {f"P{i}": chest_image(seed=i) for i in range(3)})
+
+
+__all__ = ["PATTERNS", "chest_array", "chest_image", "labels_row", "write_cohort", "write_dicom_series"]
