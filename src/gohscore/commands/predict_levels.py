@@ -1,0 +1,87 @@
+"""``gohscore predict-levels``: the five Goh levels of a set of patients with one model or a fold ensemble."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from gohscore.commands.train_levels import read_parquet
+from gohscore.errors import GohscoreError
+from gohscore.files import atomic_path
+from gohscore.progress import progress
+
+log = logging.getLogger("gohscore")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
+    p = argparse.ArgumentParser(prog="gohscore predict-levels", description=__doc__)
+    p.add_argument(
+        "--models", type=Path, nargs="+", required=True, help="model.pt files (several = ensemble)"
+    )
+    p.add_argument("--volumes", type=Path, required=True, help="folder of {patient}.npy grid volumes")
+    p.add_argument("--manifest", type=Path, required=True, help="ingest/manifest.parquet")
+    p.add_argument("--folds", type=Path, required=True, help="folds.parquet")
+    p.add_argument("--set", dest="subset", choices=["cv", "test"], required=True, help="which patients")
+    p.add_argument("--fold", type=int, default=None, help="with --set cv: only this fold's patients")
+    p.add_argument(
+        "--labels", type=Path, default=None, help="ingest/labels.parquet (fills the ref_* columns)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="predictions.parquet")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command."""
+    args = build_parser().parse_args(argv)
+    from gohscore.levels.data import LEVEL_COLUMNS, load_volume, manifest_geometries
+    from gohscore.levels.predict import card_settings, check_cards, level_table, predict_levels_volume
+    from gohscore.training import load_model, select_device
+
+    folds = read_parquet(args.folds, "folds table")
+    chosen = folds[folds["set"] == args.subset]
+    if args.fold is not None:
+        if args.subset != "cv":
+            raise GohscoreError("--fold only applies to --set cv; drop --fold for the test set")
+        chosen = chosen[chosen["fold"].astype(int) == args.fold]
+    patients = sorted(chosen["patient"].astype(str))
+    if not patients:
+        raise GohscoreError(
+            f"{args.folds}: no patients in set {args.subset!r} (fold {args.fold}); check the options"
+        )
+    loaded = [load_model(m) for m in args.models]
+    models, cards = [m for m, _ in loaded], [c for _, c in loaded]
+    card_settings(cards[0])
+    check_cards(cards)
+    device = select_device(args.device)
+    models = [m.to(device).eval() for m in models]
+    geoms = manifest_geometries(read_parquet(args.manifest, "manifest"), patients, str(args.manifest))
+    side = int(cards[0]["input"]["grid_shape"])
+    ref = None
+    if args.labels is not None:
+        labels = read_parquet(args.labels, "labels").set_index("patient")
+        ref = np.full((len(patients), len(LEVEL_COLUMNS)), np.nan)
+        for i, patient in enumerate(patients):
+            if patient in labels.index and set(LEVEL_COLUMNS) <= set(labels.columns):
+                ref[i] = labels.loc[patient, LEVEL_COLUMNS].to_numpy(dtype=float)
+    pred = np.empty((len(patients), len(LEVEL_COLUMNS)))
+    log.info(
+        "predicting levels of %d %s patients with %d model(s) on %s",
+        len(patients),
+        args.subset,
+        len(models),
+        device,
+    )
+    for i, patient in enumerate(progress(patients, "predict-levels")):
+        volume = load_volume(args.volumes / f"{patient}.npy", side)
+        pred[i] = predict_levels_volume(models, volume, cards[0], device)
+    table = level_table(patients, pred, ref, geoms, folds)
+    with atomic_path(args.out) as tmp:
+        table.to_parquet(tmp, index=False)
+    log.info("wrote %s (%d rows)", args.out, len(table))
+    return 0

@@ -1,0 +1,78 @@
+"""``gohscore train-levels``: train the 3D level network for one fold (resumes from its checkpoint)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from gohscore.errors import GohscoreError
+
+
+def read_parquet(path: Path, what: str) -> pd.DataFrame:
+    """Read a parquet table; a missing or damaged file is a user error naming it."""
+    if not Path(path).is_file():
+        raise GohscoreError(f"{path}: {what} not found; run the step that writes it or fix the path")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise GohscoreError(f"{path}: cannot read {what} as parquet ({err}); regenerate it") from err
+    if "patient" in table.columns:
+        table["patient"] = table["patient"].astype(str)
+    return table
+
+
+def parse_params(text: str) -> dict:
+    """The config section given as a JSON string (or a path to a JSON file)."""
+    source = text
+    if not text.lstrip().startswith("{") and Path(text).is_file():
+        source, text = text, Path(text).read_text(encoding="utf-8")
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise GohscoreError(
+            f"--params-json: not valid JSON ({err.msg}); pass the config section as JSON"
+        ) from err
+    if not isinstance(params, dict):
+        raise GohscoreError(f"--params-json {source[:40]!r}: expected a JSON object (the config section)")
+    return params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
+    p = argparse.ArgumentParser(prog="gohscore train-levels", description=__doc__)
+    p.add_argument(
+        "--fold", type=int, required=True, help="the held-out fold K (its patients are never read)"
+    )
+    p.add_argument("--volumes", type=Path, required=True, help="folder of {patient}.npy grid volumes")
+    p.add_argument("--manifest", type=Path, required=True, help="ingest/manifest.parquet")
+    p.add_argument("--labels", type=Path, required=True, help="ingest/labels.parquet")
+    p.add_argument("--folds", type=Path, required=True, help="folds.parquet")
+    p.add_argument("--params-json", required=True, help="the levels: config section as JSON")
+    p.add_argument("--seed", type=int, required=True, help="master seed")
+    p.add_argument(
+        "--out-dir", type=Path, required=True, help="fold folder: model.pt, model.json, history.parquet"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command."""
+    args = build_parser().parse_args(argv)
+    from gohscore.levels.train import train_levels
+
+    train_levels(
+        fold=args.fold,
+        volumes_dir=args.volumes,
+        manifest=read_parquet(args.manifest, "manifest"),
+        labels=read_parquet(args.labels, "labels"),
+        folds=read_parquet(args.folds, "folds table"),
+        params=parse_params(args.params_json),
+        seed=args.seed,
+        out_dir=args.out_dir,
+        sources={"manifest": str(args.manifest), "labels": str(args.labels), "folds": str(args.folds)},
+    )
+    return 0

@@ -1,0 +1,151 @@
+"""Level inference: sliding windows over z, median per level, ensemble of fold models, prediction table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from gohscore.errors import GohscoreError
+from gohscore.levels.data import N_LEVELS, OutputScale, ResidentVolumes, normalise, volume_stats
+from gohscore.levels.decode import decode_windows, ensemble, window_starts
+from gohscore.training import autocast, prepare_input
+
+log = logging.getLogger("gohscore")
+
+TABLE_COLUMNS = [
+    "patient",
+    "set",
+    "fold",
+    "level",
+    "pred_index",
+    "ref_index",
+    "pred_z_mm",
+    "ref_z_mm",
+    "pred_slice",
+    "ref_slice",
+]
+
+
+def window_indices(
+    model: nn.Module,
+    volume: torch.Tensor,
+    starts: np.ndarray,
+    crop_z: int,
+    device: torch.device,
+    amp: bool = True,
+    chunk: int = 8,
+) -> np.ndarray:
+    """Indices inside each window (``(windows, 5)``) for a normalised ``(S, S, S)`` volume on ``device``."""
+    scale = OutputScale.for_crop(crop_z)
+    outs = []
+    with torch.no_grad(), autocast(device, amp):
+        for i in range(0, len(starts), chunk):
+            batch = torch.stack([volume[s : s + crop_z] for s in starts[i : i + chunk]])[:, None]
+            outs.append(scale.to_index(model(prepare_input(batch, device))))
+    return torch.cat(outs).cpu().numpy().astype(np.float64)
+
+
+def card_settings(card: dict) -> tuple[tuple[float, float], int, int, bool]:
+    """HU window, crop height, window stride and amp flag recorded in a level model card."""
+    try:
+        hu = card["input"]["hu_window"]
+        return (
+            (float(hu[0]), float(hu[1])),
+            int(card["input"]["crop_z"]),
+            int(card["inference"]["window_stride"]),
+            bool(card["inference"].get("amp", True)),
+        )
+    except (KeyError, TypeError) as err:
+        raise GohscoreError(
+            f"model card lacks {err}; it is not a level model card (retrain with train-levels)"
+        ) from err
+
+
+def check_cards(cards: Sequence[dict]) -> None:
+    """Models of one ensemble must agree on input window, crop and grid."""
+    keys = [(card_settings(c)[:3], c["input"].get("grid_shape"), c["input"].get("spacing_mm")) for c in cards]
+    if len(set(map(repr, keys))) != 1:
+        raise GohscoreError(
+            f"level models disagree on input settings {sorted(set(map(repr, keys)))}; pass models of one run"
+        )
+
+
+def predict_levels_volume(
+    models: list[nn.Module], volume: np.ndarray | torch.Tensor, card: dict, device: torch.device
+) -> np.ndarray:
+    """Grid z indices (float, ``(5,)``) of L1..L5 in one int16 grid volume; several models = median ensemble."""
+    hu_window, crop_z, stride, amp = card_settings(card)
+    vol = torch.from_numpy(np.array(volume, copy=True)) if isinstance(volume, np.ndarray) else volume
+    vol = vol.to(device, non_blocking=True)
+    mean, std = volume_stats(vol, hu_window)
+    return _predict(models, normalise(vol, mean, std, hu_window), crop_z, stride, amp, device)
+
+
+def _predict(
+    models: Sequence[nn.Module], vol: torch.Tensor, crop_z: int, stride: int, amp: bool, device: torch.device
+) -> np.ndarray:
+    """Decoded levels of a normalised volume, median across models."""
+    starts = window_starts(int(vol.shape[0]), crop_z, stride)
+    per_model = []
+    for model in models:
+        model.to(device).eval()
+        per_model.append(decode_windows(window_indices(model, vol, starts, crop_z, device, amp), starts))
+    return ensemble(np.stack(per_model))
+
+
+def predict_resident(
+    models: Sequence[nn.Module], data: ResidentVolumes, card: dict, device: torch.device
+) -> np.ndarray:
+    """Decoded levels (``(n, 5)``) of every resident volume."""
+    _, crop_z, stride, amp = card_settings(card)
+    out = np.empty((len(data.patients), N_LEVELS))
+    for i in range(len(data.patients)):
+        out[i] = _predict(models, data.normalised(i), crop_z, stride, amp, device)
+    return out
+
+
+def level_table(
+    patients: Sequence[str],
+    pred_index: np.ndarray,
+    ref_z_mm: np.ndarray | None,
+    geoms: dict[str, dict],
+    folds: pd.DataFrame,
+) -> pd.DataFrame:
+    """The long prediction table of docs/architecture.md (one row per patient and level).
+
+    ``pred_index`` are grid indices ``(n, 5)``; ``ref_z_mm`` the labelled world z (NaN or ``None`` if unknown).
+    """
+    from gohscore import preprocess
+
+    info = folds.assign(patient=folds["patient"].astype(str)).set_index("patient")
+    rows = []
+    for i, patient in enumerate(patients):
+        geom = geoms[patient]
+        for k in range(N_LEVELS):
+            pi = float(pred_index[i, k])
+            rz = float(ref_z_mm[i, k]) if ref_z_mm is not None else float("nan")
+            ri = float(preprocess.world_z_to_grid_index(rz, geom)) if np.isfinite(rz) else float("nan")
+            pz = float(preprocess.grid_index_to_world_z(pi, geom))
+            rows.append(
+                {
+                    "patient": patient,
+                    "set": str(info.loc[patient, "set"]),
+                    "fold": int(info.loc[patient, "fold"]),
+                    "level": k + 1,
+                    "pred_index": pi,
+                    "ref_index": ri,
+                    "pred_z_mm": pz,
+                    "ref_z_mm": rz,
+                    "pred_slice": float(preprocess.world_z_to_original_slice(pz, geom)),
+                    "ref_slice": float(preprocess.world_z_to_original_slice(rz, geom))
+                    if np.isfinite(rz)
+                    else float("nan"),
+                }
+            )
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return table.astype({"patient": str, "set": str, "fold": "int64", "level": "int64"})

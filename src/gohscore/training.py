@@ -1,0 +1,368 @@
+"""The shared training loop: device choice, bf16 autocast on GPU, checkpoints, resume, history, model cards.
+
+The loop never touches data loading: the caller hands it ``sample_batch(generator)``, which draws a
+batch already on the device (the level and score data sets live in GPU memory), and
+``validate(model)``, which returns ``{"val_loss": ..., ...}`` on an inner validation split.
+A checkpoint holds everything needed to continue bit-for-bit: weights, optimiser, epoch,
+the batch generator's state and torch's global RNG state (dropout), the best weights so far
+and the history, so a run killed and restarted by Snakemake ends where an unbroken run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from gohscore.errors import GohscoreError
+from gohscore.files import atomic_path
+
+log = logging.getLogger("gohscore")
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+CARD = "model.json"
+HISTORY = "history.parquet"
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when torch sees a GPU, else the CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise GohscoreError(f"device {name!r} is not a torch device; use auto, cpu or cuda") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GohscoreError(f"device {name!r} was asked for but torch sees no GPU; set device: auto or cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise GohscoreError(f"device {name!r} is not supported; use auto, cpu or cuda")
+    return device
+
+
+@dataclass
+class LoopConfig:
+    """What the loop needs to know: budget, optimiser, checkpoint cadence, precision, seed."""
+
+    epochs: int
+    steps_per_epoch: int
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    checkpoint_every: int = 10
+    amp: bool = True
+    seed: int = 0
+
+
+def memory_format_for(ndim: int) -> torch.memory_format:
+    """Channels-last layout for a 4D (2D images) or 5D (3D volumes) tensor."""
+    return torch.channels_last_3d if ndim == 5 else torch.channels_last
+
+
+def _spatial_dims(model: nn.Module) -> int:
+    """The number of spatial dimensions of the model's first convolution (2 or 3; 0 if none)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            return 3
+        if isinstance(m, nn.Conv2d):
+            return 2
+    return 0
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move the model to ``device``; on CUDA also switch to channels-last and enable cuDNN autotuning."""
+    model = model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        dims = _spatial_dims(model)
+        if dims:
+            model = model.to(memory_format=memory_format_for(dims + 2))
+    return model
+
+
+def prepare_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Channels-last copy of a batch on CUDA (a no-op on the CPU)."""
+    if device.type == "cuda" and x.ndim in (4, 5):
+        return x.contiguous(memory_format=memory_format_for(x.ndim))
+    return x
+
+
+def autocast(device: torch.device, amp: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``amp``; plain fp32 everywhere else."""
+    if device.type == "cuda" and amp:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _rng_states(device: torch.device, gen: torch.Generator) -> dict:
+    """Snapshot of every random state the loop consumes."""
+    states = {"generator": gen.get_state(), "torch_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["torch_cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _set_rng_states(states: dict, device: torch.device, gen: torch.Generator) -> None:
+    """Restore the states saved by :func:`_rng_states`."""
+    gen.set_state(states["generator"])
+    torch.set_rng_state(states["torch_cpu"])
+    if device.type == "cuda" and "torch_cuda" in states:
+        torch.cuda.set_rng_state(states["torch_cuda"], device)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the model's weights."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _save(obj: dict, path: Path) -> None:
+    """torch.save through an atomic temporary file."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _history_frame(rows: list[dict]) -> pd.DataFrame:
+    """History rows as a table with ``epoch`` and ``train_loss`` first and ``seconds`` last."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=["epoch", "train_loss", "val_loss", "seconds"])
+    first = ["epoch", "train_loss"]
+    rest = [c for c in df.columns if c not in first + ["seconds"]]
+    return df[first + rest + ["seconds"]]
+
+
+def _finish(out_dir: Path, best_state: dict, rows: list[dict]) -> pd.DataFrame:
+    """Write the selected weights and the history table; return the history."""
+    _save(best_state, out_dir / MODEL)
+    history = _history_frame(rows)
+    with atomic_path(out_dir / HISTORY) as tmp:
+        history.to_parquet(tmp, index=False)
+    return history
+
+
+def run_fingerprint(cfg: LoopConfig, identity: dict | None) -> str:
+    """A hash of everything that makes a checkpoint resumable by this run (all but the epoch budget)."""
+    loop = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
+    text = json.dumps({"loop": loop, "identity": identity or {}}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _checkpoint_key(path: Path) -> str | None:
+    """The run key stored in a checkpoint (None when unreadable or absent)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("run_key")
+    except Exception:  # noqa: BLE001 - a torn file counts as foreign
+        return None
+
+
+def fit(
+    model: nn.Module,
+    sample_batch: Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    validate: Callable[[nn.Module], dict[str, float]],
+    cfg: LoopConfig,
+    out_dir: Path,
+    device: torch.device,
+    identity: dict | None = None,
+) -> pd.DataFrame:
+    """Train ``model`` for ``cfg.epochs`` epochs (resuming from ``out_dir/checkpoint.pt``); return the history.
+
+    ``identity`` describes what is being trained (patients, network, data settings); a checkpoint
+    left by a run with another identity or loop config (the epoch budget aside) is set aside and
+    training starts afresh, so a changed config never resumes from stale weights. Raising
+    ``epochs`` resumes.
+
+    Each epoch draws ``cfg.steps_per_epoch`` batches with ``sample_batch(generator)`` (the generator lives
+    on ``device``), then calls ``validate(model)`` in eval mode under ``no_grad`` (and autocast on GPU);
+    the weights with the lowest ``val_loss`` are written to ``out_dir/model.pt`` at the end, the curves
+    to ``out_dir/history.parquet``.
+    """
+    if cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.checkpoint_every < 1:
+        raise GohscoreError(
+            f"epochs ({cfg.epochs}), steps_per_epoch ({cfg.steps_per_epoch}) and checkpoint_every "
+            f"({cfg.checkpoint_every}) must be at least 1; fix the config section"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / CHECKPOINT
+    model = prepare_model(model, device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(cfg.seed)
+    start, best_loss, best_state, rows = 0, math.inf, _cpu_state(model), []
+
+    run_key = run_fingerprint(cfg, identity)
+    if ckpt_path.exists() and _checkpoint_key(ckpt_path) != run_key:
+        stale = ckpt_path.with_name(CHECKPOINT + ".stale")
+        os.replace(ckpt_path, stale)
+        log.warning("%s was written by another configuration; moved to %s, training from scratch", ckpt_path, stale)
+    if ckpt_path.exists():
+        try:
+            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+        except Exception as err:  # noqa: BLE001 - a checkpoint of another net or a torn file
+            raise GohscoreError(
+                f"{ckpt_path}: cannot resume ({type(err).__name__}: {str(err)[:120]}); "
+                "delete it to train from scratch"
+            ) from err
+        _set_rng_states(ckpt["rng"], device, gen)
+        start, best_loss, best_state = int(ckpt["epoch"]), float(ckpt["best_loss"]), ckpt["best_state"]
+        rows = [dict(r) for r in ckpt["history"]]
+        log.info("resuming %s at epoch %d of %d", ckpt_path, start, cfg.epochs)
+        if start >= cfg.epochs:
+            log.info("%s: nothing left to train", out_dir)
+            return _finish(out_dir, best_state, rows)
+
+    amp = cfg.amp and device.type == "cuda"
+    log.info(
+        "training on %s (%s), %d epochs x %d steps, lr %g, weight decay %g",
+        device,
+        "bf16 autocast" if amp else "fp32",
+        cfg.epochs,
+        cfg.steps_per_epoch,
+        cfg.lr,
+        cfg.weight_decay,
+    )
+
+    def checkpoint(epoch: int) -> None:
+        _save(
+            {
+                "model": _cpu_state(model),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "rng": _rng_states(device, gen),
+                "best_loss": best_loss,
+                "best_state": best_state,
+                "history": rows,
+                "config": asdict(cfg),
+                "run_key": run_key,
+            },
+            ckpt_path,
+        )
+
+    for epoch in range(start + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        total = torch.zeros((), device=device)
+        for _ in range(cfg.steps_per_epoch):
+            x, y = sample_batch(gen)
+            x = prepare_input(x, device)
+            with autocast(device, amp):
+                pred = model(x)
+            loss = loss_fn(pred.float(), y.float())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        train_loss = float(total) / cfg.steps_per_epoch  # one host sync per epoch
+        if not math.isfinite(train_loss):
+            raise GohscoreError(f"{out_dir}: training loss became {train_loss} at epoch {epoch}; lower 'lr'")
+        model.eval()
+        with torch.no_grad(), autocast(device, amp):
+            metrics = {k: float(v) for k, v in validate(model).items()}
+        if "val_loss" not in metrics:
+            raise ValueError("validate() must return a 'val_loss' entry")
+        if metrics["val_loss"] < best_loss:
+            best_loss, best_state = metrics["val_loss"], _cpu_state(model)
+        seconds = time.perf_counter() - t0
+        rows.append({"epoch": epoch, "train_loss": train_loss, **metrics, "seconds": seconds})
+        shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        log.info("epoch %d/%d: train_loss %.4g %s (%.1f s)", epoch, cfg.epochs, train_loss, shown, seconds)
+        if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+            checkpoint(epoch)
+    return _finish(out_dir, best_state, rows)
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the libraries a model depends on."""
+    import monai
+
+    import gohscore
+
+    return {
+        "gohscore": gohscore.__version__,
+        "torch": torch.__version__,
+        "monai": monai.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _jsonable(obj: object) -> object:
+    """Turn tuples, paths and numpy scalars into plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def write_model_card(path: Path, card: dict) -> None:
+    """Write ``card`` (must hold ``network``: the :func:`vgg11` arguments) plus library versions as JSON.
+
+    The body has no time stamp and sorted keys, so the same training writes the same card.
+    """
+    if "network" not in card:
+        raise ValueError("a model card needs a 'network' entry with the vgg11() arguments")
+    body = _jsonable({**card, "versions": _versions()})
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_model_card(model_path: Path) -> dict:
+    """The model card (``model.json``) beside a weights file."""
+    card_path = Path(model_path).with_name(CARD)
+    if not card_path.is_file():
+        raise GohscoreError(
+            f"{card_path}: model card missing beside {Path(model_path).name}; retrain the model"
+        )
+    return json.loads(card_path.read_text(encoding="utf-8"))
+
+
+def load_model(model_path: Path) -> tuple[nn.Module, dict]:
+    """Rebuild the network described by the card beside ``model_path`` and load its weights (CPU, eval mode)."""
+    from gohscore.networks import vgg11
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise GohscoreError(f"{model_path}: model weights not found; train the model first")
+    card = read_model_card(model_path)
+    net = vgg11(**card["network"])
+    state = torch.load(model_path, map_location="cpu", weights_only=True)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise GohscoreError(
+            f"{model_path}: weights do not match the card's network ({str(err)[:120]})"
+        ) from err
+    return net.eval(), card
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily put ``model`` in eval mode, restoring its previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -1,0 +1,150 @@
+"""The shared loop: device choice, loss goes down, bit-identical resume, model card round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from gohscore.errors import GohscoreError
+from gohscore.networks import vgg11
+from gohscore.training import LoopConfig, fit, load_model, select_device, write_model_card
+
+CPU = torch.device("cpu")
+
+
+def _problem(n: int = 16):
+    """A tiny 2D regression: predict the mean brightness of each half of an image."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(n, 1, 12, 12, generator=g)
+    y = torch.stack([x[:, 0, :6].mean((1, 2)), x[:, 0, 6:].mean((1, 2))], 1) * 10
+
+    def sample(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, n, (4,), generator=gen, device=gen.device)
+        return x[idx], y[idx]
+
+    def validate(model: torch.nn.Module) -> dict[str, float]:
+        err = model(x).float().detach() - y
+        return {"val_loss": float((err**2).mean()), "val_mae": float(err.abs().mean())}
+
+    return sample, validate
+
+
+def _net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return vgg11(2, 1, 2, width=2, head_features=16, dropout=0.1)
+
+
+def test_select_device() -> None:
+    """'cpu' is honoured; 'auto' returns a real device; nonsense is a user error."""
+    assert select_device("cpu") == CPU
+    assert select_device("auto").type in {"cpu", "cuda"}
+    with pytest.raises(GohscoreError):
+        select_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(GohscoreError):
+            select_device("cuda")
+
+
+def test_fit_lowers_loss_and_writes_outputs(tmp_path) -> None:
+    """A short CPU run lowers the training loss and writes model.pt, history.parquet, checkpoint.pt."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=8, steps_per_epoch=6, lr=3e-3, checkpoint_every=4, seed=3)
+    hist = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    assert list(hist.columns) == ["epoch", "train_loss", "val_loss", "val_mae", "seconds"]
+    assert hist["train_loss"].iloc[-3:].mean() < hist["train_loss"].iloc[0]
+    assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
+    for name in ("model.pt", "history.parquet", "checkpoint.pt"):
+        assert (tmp_path / name).is_file()
+    assert pd.read_parquet(tmp_path / "history.parquet")["epoch"].tolist() == list(range(1, 9))
+    best = torch.load(tmp_path / "model.pt", weights_only=True)
+    net = _net()
+    net.load_state_dict(best)
+    assert validate(net.eval())["val_loss"] == pytest.approx(hist["val_loss"].min(), rel=1e-5)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path) -> None:
+    """Kill at epoch 5 (last checkpoint at 4), restart: same weights and history as an unbroken run."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=6, steps_per_epoch=3, lr=3e-3, checkpoint_every=2, seed=5)
+    full = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / "a", CPU)
+
+    calls = {"n": 0}
+
+    def dying_validate(model: torch.nn.Module) -> dict[str, float]:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise _Killed
+        return validate(model)
+
+    with pytest.raises(_Killed):
+        fit(_net(), sample, torch.nn.functional.mse_loss, dying_validate, cfg, tmp_path / "b", CPU)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["epoch"] == 4
+    assert not (tmp_path / "b" / "model.pt").exists()
+    torch.manual_seed(123)  # a restarted process has other global RNG state; the checkpoint restores it
+    resumed = fit(
+        vgg11(2, 1, 2, width=2, head_features=16, dropout=0.1),
+        sample,
+        torch.nn.functional.mse_loss,
+        validate,
+        cfg,
+        tmp_path / "b",
+        CPU,
+    )
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["best_state"][k], b["best_state"][k]) for k in a["best_state"])
+    pd.testing.assert_frame_equal(full.drop(columns="seconds"), resumed.drop(columns="seconds"))
+    # A finished run restarted has nothing left to do and rewrites the same outputs.
+    again = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / "b", CPU)
+    assert len(again) == 6
+
+
+def test_model_card_round_trip(tmp_path) -> None:
+    """load_model rebuilds the net from model.json and loads model.pt; the card is deterministic."""
+    net = _net()
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    card = {
+        "network": {
+            "spatial_dims": 2,
+            "in_channels": 1,
+            "out_features": 2,
+            "width": 2,
+            "head_features": 16,
+            "dropout": 0.1,
+        },
+        "fold": 1,
+        "hu_window": (-1500, 1500),
+    }
+    write_model_card(tmp_path / "model.json", card)
+    first = (tmp_path / "model.json").read_text(encoding="utf-8")
+    write_model_card(tmp_path / "model.json", card)
+    assert (tmp_path / "model.json").read_text(encoding="utf-8") == first
+    assert {"torch", "monai", "numpy", "gohscore"} <= set(json.loads(first)["versions"])
+    loaded, got = load_model(tmp_path / "model.pt")
+    assert got["fold"] == 1 and got["hu_window"] == [-1500, 1500]
+    x = torch.rand(2, 1, 9, 9)
+    assert torch.equal(loaded(x), net.eval()(x))
+    with pytest.raises(GohscoreError):
+        load_model(tmp_path / "nothing.pt")
+
+
+def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path) -> None:
+    """A finished run's checkpoint is reused for the same run, set aside when the config changes."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=2, steps_per_epoch=2, lr=3e-3, checkpoint_every=1, seed=5)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU, identity={"fold": 0})
+    same = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU, identity={"fold": 0})
+    assert len(same) == 2 and not (tmp_path / "checkpoint.pt.stale").exists()
+    other = LoopConfig(epochs=2, steps_per_epoch=2, lr=1e-3, checkpoint_every=1, seed=5)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, other, tmp_path, CPU, identity={"fold": 0})
+    assert (tmp_path / "checkpoint.pt.stale").exists()
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["config"]["lr"] == 1e-3
