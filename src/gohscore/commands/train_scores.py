@@ -1,0 +1,50 @@
+"""``gohscore train-scores``: train the 2D score network (TOT, GG, RET) for one fold and ablation."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from gohscore.scores.sampling import ABLATIONS
+from gohscore.scores.tables_io import parse_params, read_parquet
+
+log = logging.getLogger("gohscore")
+
+REQUIRED = ("input_size", "hu_window", "batch_size", "epochs", "slices_per_level")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's options."""
+    p = argparse.ArgumentParser(prog="gohscore train-scores", description=__doc__)
+    p.add_argument("--fold", type=int, required=True, help="the held-out fold (never read)")
+    p.add_argument("--ablation", choices=list(ABLATIONS), required=True)
+    p.add_argument("--slices", type=Path, required=True, help="slices/reference folder")
+    p.add_argument("--labels", type=Path, required=True, help="ingest/labels.parquet")
+    p.add_argument("--folds", type=Path, required=True, help="folds.parquet")
+    p.add_argument("--patches", type=Path, required=True, help="ingest/patches.parquet (may be empty)")
+    p.add_argument("--params-json", required=True, help="the 'scores:' config section as JSON")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out-dir", type=Path, required=True, help="gets model.pt, model.json, history.parquet")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command."""
+    from gohscore.scores.train import train_scores
+
+    args = build_parser().parse_args(argv)
+    params = parse_params(args.params_json, REQUIRED)
+    labels = read_parquet(args.labels, "labels table", ["patient"])
+    folds = read_parquet(args.folds, "folds table", ["patient", "set", "fold"])
+    patches = read_parquet(args.patches, "patches table", ["file", "pattern", "patient"])
+    if patches.empty:
+        patches = pd.DataFrame(columns=["file", "pattern", "patient"])
+    history = train_scores(
+        args.slices, labels, folds, patches, params, args.fold, args.ablation, args.seed, args.out_dir
+    )
+    log.info("wrote %s (%d epochs)", args.out_dir, len(history))
+    return 0

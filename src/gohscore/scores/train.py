@@ -1,0 +1,316 @@
+"""Train the 2D score network for one fold and ablation (none | balanced | balanced_synthesis).
+
+The training slices, their labels and (for synthesis) the healthy slices' lung masks live on the
+device; each batch is drawn there (uniform or balanced over TOT) and, with the synthesis ablation,
+each sample is replaced with probability ``synthesis_probability`` by a synthetic GG/RET slice
+made from a random healthy (TOT = 0) training slice. Targets are fractions (% / 100).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from gohscore.errors import GohscoreError
+from gohscore.progress import progress
+from gohscore.scores.data import fold_patients, inner_split, level_targets, load_slices, normalize_hu
+from gohscore.scores.lungmask import lung_mask
+from gohscore.scores.rounding import SCORES, round_score_torch
+from gohscore.scores.sampling import ABLATIONS, draw_indices, sampling_weights
+from gohscore.scores.synthesis import SynthesisConfig, apply_synthesis, draw_params, lung_summary
+from gohscore.scores.textures import TexturePool, check_pool_patients, load_pool, procedural_pool
+
+log = logging.getLogger("gohscore")
+
+TARGET_SCALE = 100.0  # network outputs are fractions of the lung area
+MIN_LUNG_FRACTION = 0.02  # healthy slices with less lung than this (of the image) are not synthesised on
+
+
+@dataclass
+class SynthesisBank:
+    """What synthesis needs on the device: healthy slices' rows, lung masks and samples, texture pools."""
+
+    rows: torch.Tensor  # (M,) rows into the training images
+    lungs: torch.Tensor  # (M, H, W) bool
+    coords: np.ndarray  # (M, K, 2) lung pixel samples
+    extent: np.ndarray  # (M,) lung extent, pixels
+    ret_pool: TexturePool
+    gg_pool: TexturePool | None
+    probability: float
+    cfg: SynthesisConfig
+
+
+def build_bank(
+    images: np.ndarray,
+    targets: np.ndarray,
+    patients: list[str],
+    patches: pd.DataFrame,
+    probability: float,
+    seed: int,
+    device: torch.device,
+    cfg: SynthesisConfig | None = None,
+) -> SynthesisBank | None:
+    """Lung masks of the healthy training slices and texture pools of the training ``patients`` only."""
+    cfg = cfg or SynthesisConfig()
+    healthy = np.flatnonzero((targets == 0).all(axis=1))
+    rng = np.random.default_rng([seed, 77])
+    rows, lungs, coords, extents = [], [], [], []
+    min_area = MIN_LUNG_FRACTION * images.shape[1] * images.shape[2]
+    for r in progress(healthy, "lung masks of healthy training slices"):
+        lung = lung_mask(images[r])
+        if lung.sum() < min_area:
+            continue
+        c, e = lung_summary(lung, rng, cfg.lung_samples)
+        rows.append(r)
+        lungs.append(lung)
+        coords.append(c)
+        extents.append(e)
+    if not rows:
+        log.warning("no healthy training slice with a usable lung mask; training without synthesis")
+        return None
+    ret_pool = load_pool(patches, "RET", patients)
+    gg_pool = load_pool(patches, "GG", patients)
+    if ret_pool is None:
+        log.warning("no RET texture patch of a training patient; using procedural reticulation textures")
+        ret_pool = procedural_pool(seed)
+    for pool in (ret_pool, gg_pool):
+        if pool is not None:
+            check_pool_patients(pool, patients)
+    log.info(
+        "synthesis on %d healthy slices; %d RET and %d GG texture tiles",
+        len(rows),
+        len(ret_pool),
+        0 if gg_pool is None else len(gg_pool),
+    )
+    return SynthesisBank(
+        rows=torch.as_tensor(np.asarray(rows), device=device),
+        lungs=torch.as_tensor(np.stack(lungs), device=device),
+        coords=np.stack(coords),
+        extent=np.asarray(extents),
+        ret_pool=ret_pool.to(device),
+        gg_pool=None if gg_pool is None else gg_pool.to(device),
+        probability=probability,
+        cfg=cfg,
+    )
+
+
+def make_sampler(
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    spacing_mm: torch.Tensor,
+    weights: torch.Tensor,
+    batch_size: int,
+    hu_window: list[float],
+    bank: SynthesisBank | None,
+) -> Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]]:
+    """``sample_batch(generator)`` over device-resident slices: draw, maybe synthesise, scale."""
+
+    def sample_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = draw_indices(weights, batch_size, gen)
+        x = images[idx].float()
+        y = targets[idx].clone()
+        if bank is not None:
+            flags = torch.rand(batch_size, generator=gen, device=gen.device) < bank.probability
+            seed = torch.randint(0, 2**62, (1,), generator=gen, device=gen.device)
+            flags_cpu, seed = flags.cpu(), int(seed.item())
+            n = int(flags_cpu.sum())
+            if n:
+                rng = np.random.default_rng(seed)
+                pick = rng.integers(0, len(bank.rows), size=n)
+                n_gg = 0 if bank.gg_pool is None else len(bank.gg_pool)
+                params = draw_params(
+                    rng, bank.coords[pick], bank.extent[pick], (n_gg, len(bank.ret_pool)), bank.cfg
+                )
+                src = bank.rows[torch.as_tensor(pick, device=images.device)]
+                res = apply_synthesis(
+                    images[src].float(),
+                    bank.lungs[torch.as_tensor(pick, device=images.device)],
+                    params,
+                    bank.ret_pool,
+                    bank.gg_pool,
+                    spacing_mm[src],
+                    bank.cfg,
+                )
+                sel = flags.to(images.device)
+                x[sel] = res.images
+                y[sel] = res.scores
+        return normalize_hu(x, hu_window)[:, None], y / TARGET_SCALE
+
+    return sample_batch
+
+
+def make_validator(
+    images: torch.Tensor, targets: torch.Tensor, groups: torch.Tensor, batch_size: int, hu_window: list[float]
+) -> Callable[[nn.Module], dict[str, float]]:
+    """``validate(model)``: MSE on every validation slice, and MAE (%) of rounded per-level means."""
+    n_groups = int(groups.max()) + 1
+    counts = torch.bincount(groups, minlength=n_groups).float()[:, None]
+    level_ref = torch.zeros(n_groups, 3, device=targets.device).index_add_(0, groups, targets) / counts
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        preds = []
+        for start in range(0, images.shape[0], batch_size):
+            x = normalize_hu(images[start : start + batch_size], hu_window)[:, None]
+            preds.append(model(x).float())
+        pred = torch.cat(preds)
+        loss = torch.mean((pred - targets / TARGET_SCALE) ** 2)
+        level_pred = torch.zeros(n_groups, 3, device=pred.device).index_add_(0, groups, pred) / counts
+        mae = (round_score_torch(level_pred * TARGET_SCALE) - level_ref).abs().mean(0)
+        return {
+            "val_loss": float(loss),
+            **{f"val_mae_{s}": float(m) for s, m in zip(SCORES, mae, strict=True)},
+        }
+
+    return validate
+
+
+def train_scores(
+    slices_dir: Path,
+    labels: pd.DataFrame,
+    folds: pd.DataFrame,
+    patches: pd.DataFrame,
+    params: dict,
+    fold: int,
+    ablation: str,
+    seed: int,
+    out_dir: Path,
+) -> pd.DataFrame:
+    """Train one score network (fold ``fold`` is never read); write model.pt, model.json, history.parquet."""
+    from gohscore.networks import vgg11
+    from gohscore.training import LoopConfig, fit, select_device, write_model_card
+
+    if ablation not in ABLATIONS:
+        raise GohscoreError(f"--ablation {ablation!r} is unknown; use one of {', '.join(ABLATIONS)}")
+    balanced, synthesis = ABLATIONS[ablation]
+    try:
+        hu_window = [float(v) for v in params["hu_window"]]
+        size, batch_size = int(params["input_size"]), int(params["batch_size"])
+    except KeyError as err:
+        raise GohscoreError(f"scores params: key {err} missing; pass the 'scores:' config section") from err
+    pool = fold_patients(folds, fold, "cv", exclude=True)
+    if not pool:
+        raise GohscoreError(f"folds table: no cross-validation patient outside fold {fold}; check --fold")
+    train_p, val_p = inner_split(
+        pool, float(params.get("val_fraction", 0.15)), np.random.default_rng([seed, fold, 1])
+    )
+    log.info(
+        "fold %d, ablation %s: %d training and %d inner-validation patients",
+        fold,
+        ablation,
+        len(train_p),
+        len(val_p),
+    )
+
+    device = select_device(str(params.get("device", "auto")))
+    tr_img, tr_idx = load_slices(slices_dir, train_p)
+    va_img, va_idx = load_slices(slices_dir, val_p)
+    if tr_img.shape[1:] != (size, size):
+        raise GohscoreError(
+            f"{slices_dir}: slices are {tr_img.shape[1:]}, the config says input_size {size}; "
+            "re-run 'gohscore extract-slices' with the same config"
+        )
+    tr_y, va_y = level_targets(tr_idx, labels), level_targets(va_idx, labels)
+
+    bank = None
+    if synthesis:
+        bank = build_bank(
+            tr_img, tr_y, train_p, patches, float(params.get("synthesis_probability", 0.5)), seed, device
+        )
+    weights = torch.as_tensor(sampling_weights(tr_y[:, 0], balanced), dtype=torch.float32, device=device)
+    sampler = make_sampler(
+        torch.as_tensor(tr_img, device=device),
+        torch.as_tensor(tr_y, device=device),
+        torch.as_tensor(tr_idx["pixel_spacing_mm"].to_numpy(np.float32), device=device),
+        weights,
+        batch_size,
+        hu_window,
+        bank,
+    )
+    groups = torch.as_tensor(
+        va_idx.groupby(["patient", "level"], sort=False).ngroup().to_numpy().copy(), device=device
+    )
+    validate = make_validator(
+        torch.as_tensor(va_img, device=device),
+        torch.as_tensor(va_y, device=device),
+        groups,
+        4 * batch_size,
+        hu_window,
+    )
+
+    network = {
+        "spatial_dims": 2,
+        "in_channels": 1,
+        "out_features": 3,
+        "width": int(params.get("width", 64)),
+        "head_features": int(params.get("head_features", 1024)),
+        "dropout": 0.5,
+    }
+    loop_seed = int(np.random.default_rng([seed, fold]).integers(2**31))
+    torch.manual_seed(loop_seed)  # the same initial weights for every ablation of a fold
+    pretrained = params.get("pretrained")
+    model = vgg11(**network, pretrained=Path(pretrained) if pretrained else None)
+    steps = params.get("steps_per_epoch") or math.ceil(len(tr_img) / batch_size)
+    cfg = LoopConfig(
+        epochs=int(params["epochs"]),
+        steps_per_epoch=int(steps),
+        lr=float(params.get("lr", 1e-4)),
+        weight_decay=float(params.get("weight_decay", 1e-4)),
+        checkpoint_every=int(params.get("checkpoint_every", 10)),
+        amp=bool(params.get("amp", True)),
+        seed=loop_seed,
+    )
+    out_dir = Path(out_dir)
+    identity = {
+        "network": network,
+        "params": {k: v for k, v in params.items() if k != "epochs"},
+        "ablation": ablation,
+        "fold": fold,
+        "train": sorted(map(str, set(train_p))),
+    }
+    history = fit(model, sampler, nn.functional.mse_loss, validate, cfg, out_dir, device, identity=identity)
+    best = history.loc[history["val_loss"].idxmin()] if len(history) else None
+    write_model_card(
+        out_dir / "model.json",
+        {
+            "network": network,
+            "task": "scores",
+            "outputs": list(SCORES),
+            "output_scale": TARGET_SCALE,
+            "output_unit": "fraction of the lung area on the slice (x output_scale = %)",
+            "input_size": size,
+            "hu_window": hu_window,
+            "input_scaling": "HU clipped to hu_window, mapped linearly onto [-1, 1]",
+            "slices_per_level": int(params.get("slices_per_level", 3)),
+            "ablation": ablation,
+            "balanced_sampling": balanced,
+            "synthesis": synthesis,
+            "synthesis_probability": float(params.get("synthesis_probability", 0.5)) if synthesis else 0.0,
+            "synthesis_config": asdict(SynthesisConfig()) if synthesis else None,
+            "texture_tiles": None
+            if bank is None
+            else {
+                "RET": len(bank.ret_pool),
+                "GG": 0 if bank.gg_pool is None else len(bank.gg_pool),
+                "patients": sorted(
+                    set(bank.ret_pool.patients) | set(bank.gg_pool.patients if bank.gg_pool else [])
+                ),
+            },
+            "fold": fold,
+            "seed": seed,
+            "loop": asdict(cfg),
+            "pretrained": str(pretrained) if pretrained else None,
+            "train_patients": train_p,
+            "val_patients": val_p,
+            "best_epoch": None if best is None else int(best["epoch"]),
+            "best_val_loss": None if best is None else float(best["val_loss"]),
+        },
+    )
+    return history
