@@ -1,0 +1,255 @@
+"""Figures of the paper, drawn from tables only (no statistics computed here).
+
+Every function builds its own ``matplotlib.figure.Figure`` (Agg, no pyplot state) and writes
+one PNG atomically. Lines and circle sizes come from the tables written by ``gohscore tables``;
+the only raw data drawn are the points themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from gohscore.files import atomic_path
+
+PATTERNS: tuple[str, ...] = ("TOT", "GG", "RET")
+PATTERN_COLOURS: dict[str, str] = {"TOT": "#4c72b0", "GG": "#dd8452", "RET": "#55a868"}
+LEVEL_COLOURS: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+LUNG_WINDOW_HU: tuple[float, float] = (-1350.0, 150.0)
+DPI = 120
+
+
+def _save(fig: Figure, out: Path) -> Path:
+    """Write ``fig`` as PNG through ``atomic_path``."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+    return out
+
+
+def _row(table: pd.DataFrame, column: str, value: str) -> pd.Series:
+    """The one row of ``table`` where ``column == value`` (KeyError if absent)."""
+    sel = table[table[column] == value]
+    if sel.empty:
+        raise KeyError(f"table has no row with {column} == {value!r}")
+    return sel.iloc[0]
+
+
+def _complete_levels(levels: pd.DataFrame) -> pd.DataFrame:
+    """Level predictions with both positions present."""
+    return levels[levels["pred_index"].notna() & levels["ref_index"].notna()]
+
+
+def levels_bland_altman(levels: pd.DataFrame, agreement: pd.DataFrame, out: Path) -> Path:
+    """Error (pred - ref, slices) against the reference position, one colour per level; mean and 95 % LoA."""
+    data = _complete_levels(levels)
+    stats = _row(agreement, "level", "all")
+    fig = Figure(figsize=(6.0, 4.5))
+    ax = fig.add_subplot()
+    for k, colour in zip(range(1, 6), LEVEL_COLOURS, strict=True):
+        part = data[data["level"] == k]
+        ax.scatter(
+            part["ref_index"],
+            part["pred_index"] - part["ref_index"],
+            s=12,
+            alpha=0.7,
+            color=colour,
+            label=f"L{k}",
+        )
+    for value, style, name in (
+        (stats["mean_error"], "-", "mean"),
+        (stats["loa_low"], "--", "-1.96 SD"),
+        (stats["loa_high"], "--", "+1.96 SD"),
+    ):
+        if np.isfinite(value):
+            ax.axhline(value, color="0.3", linestyle=style, linewidth=1)
+            ax.annotate(
+                f"{name}: {value:.2f}",
+                xy=(1.0, value),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+    ax.set_xlabel("reference level position (slice)")
+    ax.set_ylabel("predicted - reference (slices)")
+    ax.set_title("Level positions: Bland–Altman")
+    ax.legend(fontsize=8, loc="best", ncols=5)
+    return _save(fig, out)
+
+
+def levels_correlation(levels: pd.DataFrame, agreement: pd.DataFrame, out: Path) -> Path:
+    """Predicted against reference positions with the identity (solid) and regression (dashed) lines."""
+    data = _complete_levels(levels)
+    stats = _row(agreement, "level", "all")
+    fig = Figure(figsize=(5.0, 5.0))
+    ax = fig.add_subplot()
+    for k, colour in zip(range(1, 6), LEVEL_COLOURS, strict=True):
+        part = data[data["level"] == k]
+        ax.scatter(part["ref_index"], part["pred_index"], s=12, alpha=0.7, color=colour, label=f"L{k}")
+    values = np.concatenate([data["ref_index"].to_numpy(float), data["pred_index"].to_numpy(float)])
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    span = np.array([lo, hi])
+    ax.plot(span, span, color="k", linewidth=1, label="identity")
+    if np.isfinite(stats["slope"]) and np.isfinite(stats["intercept"]):
+        ax.plot(
+            span,
+            stats["slope"] * span + stats["intercept"],
+            "k--",
+            linewidth=1,
+            label=f"y = {stats['slope']:.2f} x + {stats['intercept']:.2f}",
+        )
+    ax.set_xlabel("reference level position (slice)")
+    ax.set_ylabel("predicted level position (slice)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title("Level positions: correlation")
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, out)
+
+
+def scores_scatter(counts: pd.DataFrame, out: Path, title: str = "") -> Path:
+    """Reference against predicted score per pattern; circle area grows with the count at each point."""
+    fig = Figure(figsize=(13.0, 4.2))
+    axes = fig.subplots(1, len(PATTERNS), gridspec_kw={"wspace": 0.3})
+    biggest = max(int(counts["count"].max()), 1) if len(counts) else 1
+    for ax, p in zip(axes, PATTERNS, strict=True):
+        part = counts[counts["pattern"] == p]
+        ax.plot([0, 100], [0, 100], color="0.6", linewidth=1)
+        ax.scatter(
+            part["ref"],
+            part["pred"],
+            s=10 + 290 * part["count"] / biggest,
+            alpha=0.5,
+            color=PATTERN_COLOURS[p],
+            edgecolors="k",
+            linewidths=0.5,
+        )
+        ax.set_xlim(-5, 105)
+        ax.set_ylim(-5, 105)
+        ax.set_aspect("equal")
+        ax.set_xlabel("reference score (%)")
+        ax.set_ylabel("predicted score (%)")
+        ax.set_title(p)
+    for n in sorted({1, max(biggest // 2, 1), biggest}):
+        axes[-1].scatter(
+            [], [], s=10 + 290 * n / biggest, color="0.7", edgecolors="k", linewidths=0.5, label=str(n)
+        )
+    axes[-1].legend(title="slices", fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out)
+
+
+def label_distribution(dist: pd.DataFrame, out: Path) -> Path:
+    """Grouped bars: number of slices at each score value, per pattern (Figure 2)."""
+    fig = Figure(figsize=(10.0, 4.0))
+    ax = fig.add_subplot()
+    x = np.arange(len(dist))
+    width = 0.8 / len(PATTERNS)
+    for i, p in enumerate(PATTERNS):
+        ax.bar(x + (i - 1) * width, dist[p], width=width, color=PATTERN_COLOURS[p], label=p)
+    ax.set_xticks(x, [str(int(s)) for s in dist["score"]], fontsize=8)
+    ax.set_xlabel("score (%)")
+    ax.set_ylabel("slices")
+    ax.set_title("Label distribution")
+    ax.legend()
+    return _save(fig, out)
+
+
+def ablation_mae(table2: pd.DataFrame, out: Path, source: str | None = None) -> Path:
+    """Bars of MAE per pattern and ablation (Table 2), with the SD as error bars and † marks."""
+    data = table2
+    if source is None and len(table2):
+        source = str(table2["source"].iloc[0])
+    if source is not None:
+        data = table2[table2["source"] == source]
+    ablations = list(dict.fromkeys(data["ablation"]))
+    fig = Figure(figsize=(7.0, 4.0))
+    ax = fig.add_subplot()
+    x = np.arange(len(PATTERNS))
+    width = 0.8 / max(len(ablations), 1)
+    for i, ablation in enumerate(ablations):
+        part = data[data["ablation"] == ablation].set_index("pattern").reindex(list(PATTERNS))
+        pos = x + (i - (len(ablations) - 1) / 2) * width
+        ax.bar(pos, part["mae"], width=width, label=ablation, alpha=0.85)
+        ax.errorbar(pos, part["mae"], yerr=part["sd"], fmt="none", ecolor="0.4", elinewidth=0.8, capsize=3)
+        tops = (part["mae"] + part["sd"].fillna(0)).to_numpy(float)
+        for xp, top, better in zip(pos, tops, part["better"], strict=True):
+            if np.isfinite(top) and pd.notna(better):
+                ax.annotate("†" if bool(better) else "‡", (xp, top), ha="center", va="bottom", fontsize=11)
+    ax.set_xticks(x, list(PATTERNS))
+    ax.set_ylabel("MAE (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Score MAE (SD) by ablation (CV{', ' + source if source else ''}); † better than previous")
+    ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def _score_text(scores: pd.DataFrame, level: int) -> str:
+    """'TOT 20 GG 15 RET 5' for one level, from TOT/GG/RET or pred_TOT/... columns."""
+    row = scores[scores["level"] == level]
+    if row.empty:
+        return "no scores"
+    r = row.iloc[0]
+    parts = []
+    for p in PATTERNS:
+        col = p if p in row.columns else f"pred_{p}"
+        value = r.get(col, np.nan)
+        parts.append(f"{p} {value:.0f}" if pd.notna(value) else f"{p} n/a")
+    return "  ".join(parts)
+
+
+def qc_figure(
+    slices: list[np.ndarray],
+    coronal: np.ndarray,
+    level_rows: Sequence[float],
+    scores: pd.DataFrame,
+    out: Path,
+    coronal_aspect: float = 1.0,
+    title: str = "",
+) -> Path:
+    """QC image: coronal view (row 0 = bottom) with the five level lines, and the five axial slices with scores.
+
+    ``slices`` are 2D HU arrays for L1..L5, ``level_rows`` the level positions in coronal rows,
+    ``scores`` a frame with ``level`` and ``TOT, GG, RET`` (or ``pred_TOT, ...``) columns.
+    ``coronal_aspect`` is the row spacing divided by the column spacing.
+    """
+    if len(slices) != 5 or len(level_rows) != 5:
+        raise ValueError(
+            f"qc_figure needs 5 slices and 5 level rows, got {len(slices)} and {len(level_rows)}"
+        )
+    lo, hi = LUNG_WINDOW_HU
+    fig = Figure(figsize=(15.0, 6.0))
+    grid = fig.add_gridspec(2, 4, width_ratios=[1.3, 1, 1, 1])
+    ax = fig.add_subplot(grid[:, 0])
+    ax.imshow(
+        coronal, cmap="gray", vmin=lo, vmax=hi, origin="lower", aspect=coronal_aspect, interpolation="nearest"
+    )
+    for k, (row, colour) in enumerate(zip(level_rows, LEVEL_COLOURS, strict=True), start=1):
+        ax.axhline(row, color=colour, linewidth=1.2)
+        ax.annotate(
+            f"L{k}",
+            xy=(0, row),
+            xycoords=("axes fraction", "data"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            color=colour,
+            fontsize=9,
+            fontweight="bold",
+        )
+    ax.set_title("coronal, levels")
+    ax.set_axis_off()
+    cells = [grid[0, 1], grid[0, 2], grid[0, 3], grid[1, 1], grid[1, 2]]
+    for k, (cell, image, colour) in enumerate(zip(cells, slices, LEVEL_COLOURS, strict=True), start=1):
+        sub = fig.add_subplot(cell)
+        sub.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        sub.set_title(f"L{k}: {_score_text(scores, k)}", fontsize=9, color=colour)
+        sub.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, out)

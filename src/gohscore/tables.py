@@ -1,0 +1,430 @@
+"""The paper's tables from prediction tables: pure functions, DataFrames in, DataFrames out.
+
+Numeric tables (for parquet and figures) come from ``table1_levels``, ``levels_agreement``,
+``table2_scores_cv``, ``table3_observers``, ``test_set``, ``stages``, ``label_distribution``
+and ``scatter_counts``; the ``*_display`` functions turn them into text frames for Markdown.
+Input formats are those of ``docs/architecture.md`` (long prediction tables, wide labels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from gohscore import metrics, staging
+from gohscore.errors import GohscoreError
+
+PATTERNS: tuple[str, ...] = ("TOT", "GG", "RET")
+LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
+LEVEL_NAMES: dict[int, str] = {
+    1: "origin of the great vessels",
+    2: "main carina",
+    3: "pulmonary venous confluence",
+    4: "halfway between 3 and 5",
+    5: "above the right hemidiaphragm",
+}
+LEVEL_COLUMNS: tuple[str, ...] = ("patient", "level", "pred_index", "ref_index")
+SCORE_COLUMNS: tuple[str, ...] = ("patient", "ablation", "level", "source") + tuple(
+    f"{side}_{p}" for side in ("pred", "ref") for p in PATTERNS
+)
+LABEL_SCORE_COLUMNS: tuple[str, ...] = tuple(f"L{k}_{p}" for k in LEVELS for p in PATTERNS)
+FOLD_COLUMNS: tuple[str, ...] = ("patient", "set", "fold")
+OBSERVER_COLUMNS: tuple[str, ...] = ("patient", "observer", "read") + LABEL_SCORE_COLUMNS
+SIGNIFICANCE = 0.05
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], source: str) -> None:
+    """Raise GohscoreError naming ``source`` and the first missing column."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise GohscoreError(
+            f"{source}: missing column {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + "; regenerate the file or add the column (see docs/architecture.md)"
+        )
+
+
+def check_score_values(df: pd.DataFrame, columns: Iterable[str], source: str) -> None:
+    """Raise GohscoreError if a score is not a multiple of 5 in 0..100 (NaN allowed)."""
+    for col in columns:
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
+        bad = ~np.isnan(values) & (
+            (values < 0) | (values > 100) | (np.abs(values / 5 - np.rint(values / 5)) > 1e-9)
+        )
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise GohscoreError(
+                f"{source}: column {col!r} row {row} holds {values[row]!r}, not a multiple of 5 in 0..100; "
+                "round scores half up to 5 (gohscore.metrics.round_to_5)"
+            )
+
+
+def check_sets(df: pd.DataFrame, folds: pd.DataFrame, expected: str, source: str) -> None:
+    """Raise GohscoreError if a patient of ``df`` is unknown to folds or belongs to another set."""
+    sets = folds.drop_duplicates("patient").set_index("patient")["set"]
+    patients = pd.Index(df["patient"].astype(str).unique())
+    unknown = patients.difference(sets.index)
+    if len(unknown):
+        raise GohscoreError(
+            f"{source}: patient {unknown[0]!r} is not in folds.parquet; rerun 'gohscore folds' for this cohort"
+        )
+    wrong = [p for p in patients if sets[p] != expected]
+    if wrong:
+        raise GohscoreError(
+            f"{source}: patient {wrong[0]!r} is in the {sets[wrong[0]]!r} set of folds.parquet, expected "
+            f"{expected!r}; pass the predictions of the matching set"
+        )
+
+
+def check_unique(df: pd.DataFrame, keys: Sequence[str], source: str) -> None:
+    """Raise GohscoreError if the key columns repeat (e.g. one file passed twice)."""
+    dup = df.duplicated(list(keys))
+    if dup.any():
+        first = df.loc[dup, list(keys)].iloc[0].to_dict()
+        raise GohscoreError(f"{source}: duplicate rows for {first}; pass each prediction file once")
+
+
+# ---------------------------------------------------------------- reshaping
+
+
+def labels_long(labels: pd.DataFrame) -> pd.DataFrame:
+    """Wide labels/observer scores to long rows ``[id columns], level, pattern, value``."""
+    ids = [c for c in labels.columns if c not in LABEL_SCORE_COLUMNS and not c.endswith("_z_mm")]
+    long = labels.melt(id_vars=ids, value_vars=list(LABEL_SCORE_COLUMNS), var_name="key", value_name="value")
+    parts = long["key"].str.extract(r"^L(?P<level>\d)_(?P<pattern>\w+)$")
+    long["level"] = parts["level"].astype(int)
+    long["pattern"] = parts["pattern"]
+    long["patient"] = long["patient"].astype(str)
+    return long.drop(columns="key")
+
+
+def scores_long(scores: pd.DataFrame) -> pd.DataFrame:
+    """Long score predictions to one row per pattern: ``..., pattern, ref, pred``."""
+    keep = [c for c in scores.columns if not c.startswith(("pred_", "ref_"))]
+    frames = []
+    for p in PATTERNS:
+        part = scores[keep].copy()
+        part["pattern"] = p
+        part["ref"] = scores[f"ref_{p}"].astype(float)
+        part["pred"] = scores[f"pred_{p}"].astype(float)
+        frames.append(part)
+    out = pd.concat(frames, ignore_index=True)
+    out["patient"] = out["patient"].astype(str)
+    return out
+
+
+def _ordered(values: Iterable[str], order: Sequence[str] | None) -> list[str]:
+    """Unique values in ``order`` first, then the rest in order of appearance."""
+    seen = list(dict.fromkeys(values))
+    head = [v for v in (order or []) if v in seen]
+    return head + [v for v in seen if v not in head]
+
+
+def _complete(df: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Rows where both ``a`` and ``b`` are present."""
+    return df[df[a].notna() & df[b].notna()]
+
+
+# ---------------------------------------------------------------- Table 1: levels
+
+
+def table1_levels(levels: pd.DataFrame) -> pd.DataFrame:
+    """Per level and overall: n, MAE and SD of |pred - ref| in grid slices, ICC(2,1)."""
+    require_columns(levels, LEVEL_COLUMNS, "level predictions")
+    data = _complete(levels, "pred_index", "ref_index")
+    rows = []
+    for level in LEVELS:
+        part = data[data["level"] == level]
+        stats = metrics.level_agreement(part["ref_index"], part["pred_index"])
+        rows.append({"level": f"L{level}", "name": LEVEL_NAMES[level], **stats})
+    stats = metrics.level_agreement(data["ref_index"], data["pred_index"])
+    rows.append({"level": "all", "name": "all levels", **stats})
+    return pd.DataFrame(rows, columns=["level", "name", "n", "mae", "sd", "icc"])
+
+
+def levels_agreement(levels: pd.DataFrame) -> pd.DataFrame:
+    """Bland–Altman (pred - ref) and regression of pred on ref, over all levels and per level."""
+    require_columns(levels, LEVEL_COLUMNS, "level predictions")
+    data = _complete(levels, "pred_index", "ref_index")
+    groups = [("all", data)] + [(f"L{k}", data[data["level"] == k]) for k in LEVELS]
+    rows = []
+    for name, part in groups:
+        ba = metrics.bland_altman(part["ref_index"], part["pred_index"])
+        reg = metrics.regression(part["ref_index"], part["pred_index"])
+        rows.append({"level": name, **ba, **reg})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- Table 2 and test set
+
+
+def _pattern_rows(long: pd.DataFrame, keys: dict[str, object]) -> list[dict[str, object]]:
+    """One metrics row per pattern of a long score frame, prefixed with ``keys``."""
+    rows = []
+    for p in PATTERNS:
+        part = _complete(long[long["pattern"] == p], "ref", "pred")
+        rows.append({**keys, "pattern": p, **metrics.score_agreement(part["ref"], part["pred"])})
+    return rows
+
+
+def table2_scores_cv(scores: pd.DataFrame, ablation_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per ablation × pattern: MAE, SD, weighted kappa, ICC and Wilcoxon p vs the previous ablation.
+
+    The Wilcoxon test pairs each (patient, level) of an ablation with the same one of the
+    previous ablation row (same source) and compares absolute errors. ``better`` is True when
+    p < 0.05 and the MAE decreased, False when p < 0.05 and it increased, missing otherwise.
+    """
+    require_columns(scores, SCORE_COLUMNS, "CV score predictions")
+    check_unique(scores, ["ablation", "source", "patient", "level"], "CV score predictions")
+    long = scores_long(scores)
+    rows: list[dict[str, object]] = []
+    for source in _ordered(long["source"], ["reference", "predicted"]):
+        previous: pd.DataFrame | None = None
+        previous_rows: dict[str, dict[str, object]] = {}
+        for ablation in _ordered(long["ablation"], ablation_order):
+            part = long[(long["source"] == source) & (long["ablation"] == ablation)]
+            if part.empty:
+                continue
+            current_rows = {}
+            for row in _pattern_rows(part, {"ablation": ablation, "source": source}):
+                p = row["pattern"]
+                row["p_vs_previous"] = float("nan")
+                row["better"] = pd.NA
+                if previous is not None:
+                    pair = _complete(part[part["pattern"] == p], "ref", "pred").merge(
+                        _complete(previous[previous["pattern"] == p], "ref", "pred")[
+                            ["patient", "level", "ref", "pred"]
+                        ],
+                        on=["patient", "level"],
+                        suffixes=("", "_prev"),
+                    )
+                    pval = metrics.wilcoxon_abs_errors(pair["ref"], pair["pred"], pair["pred_prev"])
+                    row["p_vs_previous"] = pval
+                    if pval < SIGNIFICANCE:
+                        row["better"] = bool(row["mae"] < previous_rows[p]["mae"])
+                current_rows[p] = row
+                rows.append(row)
+            previous, previous_rows = part, current_rows
+    columns = ["ablation", "source", "pattern", "n", "mae", "sd", "kappa", "icc", "p_vs_previous", "better"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["better"] = out["better"].astype("boolean")
+    return out
+
+
+def test_set(scores: pd.DataFrame, ablation_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per ablation × source × pattern on the test set: n, MAE, SD, weighted kappa, ICC."""
+    require_columns(scores, SCORE_COLUMNS, "test score predictions")
+    check_unique(scores, ["ablation", "source", "patient", "level"], "test score predictions")
+    long = scores_long(scores)
+    rows: list[dict[str, object]] = []
+    for ablation in _ordered(long["ablation"], ablation_order):
+        for source in _ordered(long["source"], ["predicted", "reference"]):
+            part = long[(long["ablation"] == ablation) & (long["source"] == source)]
+            if not part.empty:
+                rows += _pattern_rows(part, {"ablation": ablation, "source": source})
+    return pd.DataFrame(rows, columns=["ablation", "source", "pattern", "n", "mae", "sd", "kappa", "icc"])
+
+
+def final_predictions(
+    scores: pd.DataFrame, final_ablation: str, source: str = "test score predictions"
+) -> pd.DataFrame:
+    """Rows of ``final_ablation`` at predicted levels (all its rows if none is 'predicted')."""
+    require_columns(scores, SCORE_COLUMNS, source)
+    part = scores[scores["ablation"] == final_ablation]
+    if part.empty:
+        found = ", ".join(map(str, _ordered(scores["ablation"], None))) or "none"
+        raise GohscoreError(
+            f"{source}: no rows for --final-ablation {final_ablation!r} (ablations found: {found}); "
+            "pass a name from config 'ablations'"
+        )
+    if (part["source"] == "predicted").any():
+        part = part[part["source"] == "predicted"]
+    return part
+
+
+# ---------------------------------------------------------------- Table 3: observers
+
+
+def table3_observers(
+    observers: pd.DataFrame, labels: pd.DataFrame, scores_test: pd.DataFrame, final_ablation: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Each observer × read, and the final model, against the consensus on the observer patients.
+
+    Returns the table (``method, kind, pattern, n_patients, n, mae, sd, kappa, icc``) and notes
+    for the Markdown file (e.g. why a row is missing).
+    """
+    require_columns(observers, OBSERVER_COLUMNS, "observers.parquet")
+    require_columns(labels, ("patient",) + LABEL_SCORE_COLUMNS, "labels.parquet")
+    notes: list[str] = []
+    consensus = labels_long(labels[["patient", *LABEL_SCORE_COLUMNS]]).rename(columns={"value": "ref"})
+    columns = ["method", "kind", "pattern", "n_patients", "n", "mae", "sd", "kappa", "icc"]
+    if observers.empty:
+        notes.append("observers.parquet has no rows: no observer re-reads, so Table 3 is empty.")
+        return pd.DataFrame(columns=columns), notes
+    obs = labels_long(observers[list(OBSERVER_COLUMNS)]).rename(columns={"value": "pred"})
+    obs = obs.merge(consensus, on=["patient", "level", "pattern"], how="left")
+    unlabelled = sorted(set(obs.loc[obs["ref"].isna(), "patient"]))
+    if unlabelled:
+        notes.append(
+            f"{len(unlabelled)} observer patient(s) have no consensus label and are left out: {unlabelled[:5]}"
+        )
+    rows: list[dict[str, object]] = []
+    for (observer, read), part in obs.groupby(["observer", "read"], sort=True):
+        keys = {"method": f"{observer} T{int(read)}", "kind": "observer"}
+        keys["n_patients"] = int(_complete(part, "ref", "pred")["patient"].nunique())
+        rows += _pattern_rows(part, keys)
+    patients = set(obs["patient"])
+    model = final_predictions(scores_test, final_ablation)
+    model = scores_long(model[model["patient"].astype(str).isin(patients)])
+    model = model.drop(columns="ref").merge(consensus, on=["patient", "level", "pattern"], how="left")
+    n_model = int(_complete(model, "ref", "pred")["patient"].nunique())
+    if n_model < len(patients):
+        notes.append(
+            f"the model has test predictions for {n_model} of the {len(patients)} observer patients."
+        )
+    keys = {"method": f"model ({final_ablation})", "kind": "model", "n_patients": n_model}
+    rows += _pattern_rows(model, keys)
+    notes.append("Reference: expert consensus (labels.parquet); model at predicted levels on the test set.")
+    return pd.DataFrame(rows, columns=columns), notes
+
+
+# ---------------------------------------------------------------- staging, distributions
+
+
+def stages(
+    scores_test: pd.DataFrame, labels: pd.DataFrame, folds: pd.DataFrame, final_ablation: str
+) -> pd.DataFrame:
+    """Per test patient: global extent and Goh stage (full and 20 % variant), reference and predicted.
+
+    FVC (``fvc_percent`` in labels, optional) resolves the indeterminate band for both.
+    """
+    require_columns(folds, FOLD_COLUMNS, "folds.parquet")
+    require_columns(labels, ["patient"] + [f"L{k}_TOT" for k in LEVELS], "labels.parquet")
+    test_patients = pd.Index(
+        sorted(folds.loc[folds["set"] == "test", "patient"].astype(str).unique()), name="patient"
+    )
+    lab = labels.assign(patient=labels["patient"].astype(str)).drop_duplicates("patient").set_index("patient")
+    fvc = (
+        lab["fvc_percent"].astype(float)
+        if "fvc_percent" in lab.columns
+        else pd.Series(np.nan, index=lab.index)
+    )
+    fvc = fvc.reindex(test_patients)
+    ref = staging.stage_frame(lab.reindex(test_patients), fvc)
+    model = final_predictions(scores_test, final_ablation).assign(
+        patient=lambda d: d["patient"].astype(str), level=lambda d: d["level"].astype(int)
+    )
+    wide = model.pivot_table(index="patient", columns="level", values="pred_TOT", aggfunc="first")
+    wide = wide.reindex(index=test_patients, columns=list(LEVELS))
+    wide.columns = [f"L{k}_TOT" for k in LEVELS]
+    pred = staging.stage_frame(wide, fvc)
+    out = pd.DataFrame(
+        {
+            "patient": test_patients,
+            "fvc_percent": fvc.to_numpy(),
+            "ref_extent": ref["extent"].to_numpy(),
+            "pred_extent": pred["extent"].to_numpy(),
+            "ref_stage": ref["stage"].to_numpy(),
+            "pred_stage": pred["stage"].to_numpy(),
+            "ref_stage_simple": ref["stage_simple"].to_numpy(),
+            "pred_stage_simple": pred["stage_simple"].to_numpy(),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def stage_notes(table: pd.DataFrame) -> list[str]:
+    """One-line summaries of stage agreement for the Markdown file."""
+    notes = []
+    for col, name in (("stage", "Goh stage (10/30 % with FVC 70 %)"), ("stage_simple", "20 % cut-off")):
+        known = table[(table[f"ref_{col}"] != staging.UNKNOWN) & (table[f"pred_{col}"] != staging.UNKNOWN)]
+        agree = int((known[f"ref_{col}"] == known[f"pred_{col}"]).sum())
+        notes.append(f"{name}: predicted equals reference for {agree} of {len(known)} patients.")
+    notes.append("Extent = mean TOT of the five levels; the predicted stage uses the patient's measured FVC.")
+    return notes
+
+
+def label_distribution(labels: pd.DataFrame) -> pd.DataFrame:
+    """Count of each score value 0, 5, ..., 100 per pattern over all patients and levels (Figure 2)."""
+    require_columns(labels, ("patient",) + LABEL_SCORE_COLUMNS, "labels.parquet")
+    long = labels_long(labels[["patient", *LABEL_SCORE_COLUMNS]])
+    out = pd.DataFrame({"score": list(metrics.SCORE_LABELS)})
+    for p in PATTERNS:
+        values = np.rint(long.loc[long["pattern"] == p, "value"].dropna().to_numpy(float)).astype(int)
+        counts = pd.Series(values).value_counts()
+        out[p] = [int(counts.get(s, 0)) for s in metrics.SCORE_LABELS]
+    return out
+
+
+def scatter_counts(scores: pd.DataFrame, final_ablation: str) -> pd.DataFrame:
+    """Number of (reference, predicted) pairs at each position per pattern, final model on the test set."""
+    long = scores_long(final_predictions(scores, final_ablation))
+    long = _complete(long, "ref", "pred")
+    long = long.assign(ref=np.rint(long["ref"]).astype(int), pred=np.rint(long["pred"]).astype(int))
+    counts = long.groupby(["pattern", "ref", "pred"]).size().rename("count").reset_index()
+    counts["pattern"] = pd.Categorical(counts["pattern"], categories=list(PATTERNS), ordered=True)
+    counts = counts.sort_values(["pattern", "ref", "pred"]).reset_index(drop=True)
+    counts["pattern"] = counts["pattern"].astype(str)
+    return counts
+
+
+# ---------------------------------------------------------------- Markdown views
+
+
+def _mae_sd_text(mae: float, sd: float) -> str:
+    """'4.21 (3.58)', or 'n/a'."""
+    return "n/a" if pd.isna(mae) else f"{mae:.2f} ({sd:.2f})" if not pd.isna(sd) else f"{mae:.2f}"
+
+
+def _num(x: float) -> str:
+    """A number with 2 decimals, or 'n/a'."""
+    return "n/a" if pd.isna(x) else f"{x:.2f}"
+
+
+def table1_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 as text: level, name, MAE (SD) in slices, ICC, n."""
+    return pd.DataFrame(
+        {
+            "level": table["level"],
+            "name": table["name"],
+            "MAE (SD) [slices]": [_mae_sd_text(m, s) for m, s in zip(table["mae"], table["sd"], strict=True)],
+            "ICC": table["icc"].map(_num),
+            "n": table["n"],
+        }
+    )
+
+
+def wide_display(table: pd.DataFrame, index: Sequence[str], marker: bool = False) -> pd.DataFrame:
+    """Rows ``index``, columns ``<pattern> MAE (SD) / kappa / ICC`` as in the paper's Tables 2 and 3."""
+    rows = []
+    for key, part in table.groupby(list(index), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(index, key, strict=True))
+        for p in PATTERNS:
+            sel = part[part["pattern"] == p]
+            if sel.empty:
+                row.update({f"{p} MAE (SD) [%]": "n/a", f"{p} kappa": "n/a", f"{p} ICC": "n/a"})
+                continue
+            r = sel.iloc[0]
+            text = _mae_sd_text(r["mae"], r["sd"])
+            if marker and "better" in r and not pd.isna(r["better"]):
+                text += " †" if bool(r["better"]) else " ‡"
+            row.update(
+                {f"{p} MAE (SD) [%]": text, f"{p} kappa": _num(r["kappa"]), f"{p} ICC": _num(r["icc"])}
+            )
+        row["n"] = int(part["n"].max()) if len(part) else 0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+TABLE2_NOTES = [
+    "MAE and SD of absolute errors on scores rounded to 5 %; kappa linearly weighted over 0, 5, …, 100; "
+    "ICC(2,1) absolute agreement.",
+    "† significantly better, ‡ significantly worse than the row above (Wilcoxon signed-rank on paired "
+    "absolute errors, p < 0.05); p-values in table2_scores_cv.parquet.",
+]

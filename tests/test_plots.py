@@ -1,0 +1,94 @@
+"""Figures are written (non-empty PNG) from small tables; no pyplot state is touched."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gohscore import plots
+from gohscore import tables as T
+from gohscore.commands import figures as figures_cmd
+from gohscore.errors import GohscoreError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_tables import make_cohort, write_inputs  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path: Path) -> bool:
+    """A non-empty PNG file."""
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.fixture(scope="module")
+def cohort() -> dict[str, pd.DataFrame]:
+    """A smaller cohort than the tables tests."""
+    return make_cohort(n_cv=8, n_test=4, n_obs=2, seed=5)
+
+
+def test_each_plot_writes_a_png(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    agreement = T.levels_agreement(cohort["levels_cv"])
+    assert is_png(plots.levels_bland_altman(cohort["levels_cv"], agreement, tmp_path / "ba.png"))
+    assert is_png(plots.levels_correlation(cohort["levels_cv"], agreement, tmp_path / "corr.png"))
+    counts = T.scatter_counts(cohort["scores_test"], "balanced_synthesis")
+    assert is_png(plots.scores_scatter(counts, tmp_path / "scatter.png", "test"))
+    assert is_png(plots.label_distribution(T.label_distribution(cohort["labels"]), tmp_path / "dist.png"))
+    assert is_png(plots.ablation_mae(T.table2_scores_cv(cohort["scores_cv"]), tmp_path / "mae.png"))
+    pyplot = sys.modules.get("matplotlib.pyplot")  # pingouin imports it; we must not use it
+    assert pyplot is None or pyplot.get_fignums() == []
+
+
+def test_qc_figure(tmp_path: Path) -> None:
+    rng = np.random.default_rng([1, 2])
+    slices = [rng.normal(-800, 100, (64, 64)) for _ in range(5)]
+    coronal = rng.normal(-500, 300, (80, 64))
+    scores = pd.DataFrame(
+        {
+            "level": [1, 2, 3, 4, 5],
+            "TOT": [0, 5, 10, 20, 35],
+            "GG": [0, 5, 5, 15, 20],
+            "RET": [0, 0, 5, 10, 25],
+        }
+    )
+    assert is_png(plots.qc_figure(slices, coronal, [70, 60, 45, 30, 15], scores, tmp_path / "qc" / "P1.png"))
+    with pytest.raises(ValueError, match="5 slices"):
+        plots.qc_figure(slices[:4], coronal, [70, 60, 45, 30], scores, tmp_path / "bad.png")
+
+
+def test_figures_command(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    paths = write_inputs(cohort, tmp_path / "in")
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    T.levels_agreement(cohort["levels_cv"]).to_parquet(tables / "levels_agreement.parquet")
+    T.label_distribution(cohort["labels"]).to_parquet(tables / "label_distribution.parquet")
+    T.table2_scores_cv(cohort["scores_cv"]).to_parquet(tables / "table2_scores_cv.parquet")
+    out = tmp_path / "figures"
+    argv = [
+        "--tables",
+        str(tables),
+        "--levels-cv",
+        *map(str, paths["levels_cv"]),
+        "--scores-test",
+        *map(str, paths["scores_test"]),
+        "--final-ablation",
+        "balanced_synthesis",
+        "--out-dir",
+        str(out),
+    ]
+    assert figures_cmd.main(argv) == 0
+    for name in [
+        "levels_bland_altman",
+        "levels_correlation",
+        "scores_scatter",
+        "label_distribution",
+        "ablation_mae",
+    ]:
+        assert is_png(out / f"{name}.png"), name
+    (tables / "levels_agreement.parquet").unlink()
+    with pytest.raises(GohscoreError, match="levels_agreement.parquet: table not found"):
+        figures_cmd.main(argv)

@@ -1,0 +1,302 @@
+"""The paper's tables from small synthetic prediction tables, and the ``gohscore tables`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gohscore import tables as T
+from gohscore.cli import main as cli_main
+from gohscore.commands import tables as tables_cmd
+from gohscore.errors import GohscoreError
+from gohscore.markdown import markdown_document, markdown_table
+from gohscore.metrics import round_to_5
+
+ABLATIONS = ["none", "balanced", "balanced_synthesis"]
+PATTERNS = ["TOT", "GG", "RET"]
+
+
+def make_cohort(n_cv: int = 12, n_test: int = 6, n_obs: int = 4, seed: int = 3) -> dict[str, pd.DataFrame]:
+    """A tiny cohort with predictions of the documented formats (seeded)."""
+    rng = np.random.default_rng([seed, 0])
+    cv = [f"P{i:03d}" for i in range(n_cv)]
+    test = [f"P{i:03d}" for i in range(n_cv, n_cv + n_test)]
+    folds = pd.DataFrame(
+        {
+            "patient": cv + test,
+            "set": ["cv"] * n_cv + ["test"] * n_test,
+            "fold": [i % 4 for i in range(n_cv)] + [-1] * n_test,
+        }
+    )
+    label_rows = []
+    for p in cv + test:
+        row: dict[str, object] = {"patient": p}
+        for k in range(1, 6):
+            row[f"L{k}_z_mm"] = 100.0 - 40 * k
+            gg = float(round_to_5(rng.gamma(0.6, 15)))
+            ret = float(round_to_5(rng.gamma(0.5, 12)))
+            row[f"L{k}_GG"], row[f"L{k}_RET"] = gg, ret
+            row[f"L{k}_TOT"] = float(min(100.0, max(gg, ret) + round_to_5(0.5 * min(gg, ret))))
+        row["fvc_percent"] = float(rng.uniform(50, 110))
+        label_rows.append(row)
+    labels = pd.DataFrame(label_rows)
+    labels.loc[0, "L5_TOT"] = 100.0  # a 100 somewhere
+
+    def level_rows(patients: list[str], set_name: str) -> pd.DataFrame:
+        rows = []
+        for p in patients:
+            fold = int(folds.set_index("patient").loc[p, "fold"])
+            for k in range(1, 6):
+                ref = 200.0 - 25 * k + rng.normal(0, 6)
+                pred = ref + rng.normal(0.3, 3)
+                rows.append(
+                    {
+                        "patient": p,
+                        "set": set_name,
+                        "fold": fold,
+                        "level": k,
+                        "pred_index": pred,
+                        "ref_index": ref,
+                        "pred_z_mm": pred * 1.2,
+                        "ref_z_mm": ref * 1.2,
+                        "pred_slice": pred * 1.5,
+                        "ref_slice": ref * 1.5,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def score_rows(patients: list[str], set_name: str, source: str) -> pd.DataFrame:
+        rows = []
+        lab = labels.set_index("patient")
+        for noise, ablation in zip([12.0, 8.0, 5.0], ABLATIONS, strict=True):
+            for p in patients:
+                fold = int(folds.set_index("patient").loc[p, "fold"])
+                for k in range(1, 6):
+                    row = {
+                        "patient": p,
+                        "set": set_name,
+                        "fold": fold,
+                        "ablation": ablation,
+                        "level": k,
+                        "source": source,
+                    }
+                    for pat in PATTERNS:
+                        ref = float(lab.loc[p, f"L{k}_{pat}"])
+                        row[f"ref_{pat}"] = ref
+                        row[f"pred_{pat}"] = float(round_to_5(ref + rng.normal(0, noise)))
+                    rows.append(row)
+        return pd.DataFrame(rows)
+
+    obs_rows = []
+    lab = labels.set_index("patient")
+    for p in test[:n_obs]:
+        for observer in ["Obs1", "Obs2"]:
+            for read in [1, 2]:
+                row = {"patient": p, "observer": observer, "read": read}
+                for k in range(1, 6):
+                    for pat in PATTERNS:
+                        row[f"L{k}_{pat}"] = float(round_to_5(lab.loc[p, f"L{k}_{pat}"] + rng.normal(0, 6)))
+                obs_rows.append(row)
+    return {
+        "folds": folds,
+        "labels": labels,
+        "observers": pd.DataFrame(obs_rows),
+        "levels_cv": level_rows(cv, "cv"),
+        "levels_test": level_rows(test, "test"),
+        "scores_cv": score_rows(cv, "cv", "reference"),
+        "scores_test": score_rows(test, "test", "predicted"),
+    }
+
+
+@pytest.fixture(scope="module")
+def cohort() -> dict[str, pd.DataFrame]:
+    """One synthetic cohort for the module."""
+    return make_cohort()
+
+
+def write_inputs(cohort: dict[str, pd.DataFrame], root: Path) -> dict[str, list[Path] | Path]:
+    """The cohort as parquet files: level predictions per fold, score predictions per ablation."""
+    root.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, list[Path] | Path] = {"levels_cv": [], "scores_cv": [], "scores_test": []}
+    for fold, part in cohort["levels_cv"].groupby("fold"):
+        path = root / f"levels_fold{fold}.parquet"
+        part.to_parquet(path)
+        paths["levels_cv"].append(path)
+    for ablation in ABLATIONS:
+        for name in ("scores_cv", "scores_test"):
+            path = root / f"{name}_{ablation}.parquet"
+            cohort[name][cohort[name]["ablation"] == ablation].to_parquet(path)
+            paths[name].append(path)
+    for name in ("levels_test", "labels", "observers", "folds"):
+        paths[name] = root / f"{name}.parquet"
+        cohort[name].to_parquet(paths[name])
+    return paths
+
+
+def tables_argv(paths: dict[str, list[Path] | Path], out: Path) -> list[str]:
+    """The command line for ``gohscore tables``."""
+    return [
+        "--levels-cv",
+        *map(str, paths["levels_cv"]),
+        "--levels-test",
+        str(paths["levels_test"]),
+        "--scores-cv",
+        *map(str, paths["scores_cv"]),
+        "--scores-test",
+        *map(str, paths["scores_test"]),
+        "--labels",
+        str(paths["labels"]),
+        "--observers",
+        str(paths["observers"]),
+        "--folds",
+        str(paths["folds"]),
+        "--final-ablation",
+        "balanced_synthesis",
+        "--out-dir",
+        str(out),
+    ]
+
+
+def test_table1_levels(cohort: dict[str, pd.DataFrame]) -> None:
+    t1 = T.table1_levels(cohort["levels_cv"])
+    assert t1["level"].tolist() == ["L1", "L2", "L3", "L4", "L5", "all"]
+    assert list(t1.columns) == ["level", "name", "n", "mae", "sd", "icc"]
+    assert np.isfinite(t1[["mae", "sd", "icc"]].to_numpy(float)).all()
+    assert t1["n"].tolist() == [12] * 5 + [60]
+    assert T.table1_display(t1)["MAE (SD) [slices]"].str.match(r"^\d+\.\d\d \(\d+\.\d\d\)$").all()
+
+
+def test_levels_agreement(cohort: dict[str, pd.DataFrame]) -> None:
+    agreement = T.levels_agreement(cohort["levels_cv"])
+    row = agreement[agreement["level"] == "all"].iloc[0]
+    err = cohort["levels_cv"]["pred_index"] - cohort["levels_cv"]["ref_index"]
+    assert row["mean_error"] == pytest.approx(err.mean())
+    assert row["loa_high"] - row["loa_low"] == pytest.approx(2 * 1.96 * err.std(ddof=1))
+    assert 0.8 < row["slope"] < 1.2
+
+
+def test_table2_scores_cv(cohort: dict[str, pd.DataFrame]) -> None:
+    t2 = T.table2_scores_cv(cohort["scores_cv"])
+    assert t2["ablation"].tolist() == [a for a in ABLATIONS for _ in PATTERNS]
+    assert t2["pattern"].tolist() == PATTERNS * 3
+    assert np.isfinite(t2[["mae", "sd", "kappa", "icc"]].to_numpy(float)).all()
+    assert t2["p_vs_previous"].iloc[:3].isna().all()
+    assert np.isfinite(t2["p_vs_previous"].iloc[3:].to_numpy(float)).all()
+    assert (t2["n"] == 60).all()
+    # explicit order reverses the rows
+    assert (
+        T.table2_scores_cv(cohort["scores_cv"], ABLATIONS[::-1])["ablation"].iloc[0] == "balanced_synthesis"
+    )
+    wide = T.wide_display(t2, ["ablation", "source"], marker=True)
+    assert list(wide["ablation"]) == ABLATIONS
+    assert "TOT MAE (SD) [%]" in wide.columns
+
+
+def test_table2_rejects_duplicate_rows(cohort: dict[str, pd.DataFrame]) -> None:
+    doubled = pd.concat([cohort["scores_cv"], cohort["scores_cv"].head(3)])
+    with pytest.raises(GohscoreError, match="duplicate"):
+        T.table2_scores_cv(doubled)
+
+
+def test_table3_observers(cohort: dict[str, pd.DataFrame]) -> None:
+    t3, notes = T.table3_observers(
+        cohort["observers"], cohort["labels"], cohort["scores_test"], "balanced_synthesis"
+    )
+    assert t3["method"].unique().tolist() == [
+        "Obs1 T1",
+        "Obs1 T2",
+        "Obs2 T1",
+        "Obs2 T2",
+        "model (balanced_synthesis)",
+    ]
+    assert (t3["n_patients"] == 4).all() and (t3["n"] == 20).all()
+    assert np.isfinite(t3[["mae", "kappa", "icc"]].to_numpy(float)).all()
+    assert notes
+
+
+def test_table3_without_observers_says_so(cohort: dict[str, pd.DataFrame]) -> None:
+    empty = cohort["observers"].iloc[0:0]
+    t3, notes = T.table3_observers(empty, cohort["labels"], cohort["scores_test"], "balanced_synthesis")
+    assert t3.empty and "method" in t3.columns
+    assert "no observer" in notes[0]
+
+
+def test_test_set_stages_distribution_counts(cohort: dict[str, pd.DataFrame]) -> None:
+    ts = T.test_set(cohort["scores_test"])
+    assert len(ts) == 9 and (ts["source"] == "predicted").all()
+    st = T.stages(cohort["scores_test"], cohort["labels"], cohort["folds"], "balanced_synthesis")
+    assert len(st) == 6 and st["patient"].is_unique
+    assert set(st["ref_stage"]) <= {"limited", "extensive", "indeterminate"}
+    assert np.isfinite(st[["ref_extent", "pred_extent"]].to_numpy(float)).all()
+    assert len(T.stage_notes(st)) == 3
+    dist = T.label_distribution(cohort["labels"])
+    assert dist["score"].tolist() == list(range(0, 101, 5))
+    assert (dist[PATTERNS].sum() == 18 * 5).all()
+    assert dist.loc[dist["score"] == 100, "TOT"].item() >= 1
+    counts = T.scatter_counts(cohort["scores_test"], "balanced_synthesis")
+    assert counts.groupby("pattern")["count"].sum().to_dict() == {p: 30 for p in PATTERNS}
+
+
+def test_unknown_final_ablation_and_missing_column(cohort: dict[str, pd.DataFrame]) -> None:
+    with pytest.raises(GohscoreError, match="'nope'.*ablations found: none, balanced"):
+        T.final_predictions(cohort["scores_test"], "nope")
+    with pytest.raises(GohscoreError, match="levels.parquet: missing column 'ref_index'"):
+        T.require_columns(cohort["levels_cv"].drop(columns="ref_index"), T.LEVEL_COLUMNS, "levels.parquet")
+
+
+def test_markdown_is_well_formed() -> None:
+    df = pd.DataFrame({"name": ["a|b", None], "x": [1.23456, float("nan")], "n": [3, 4]})
+    text = markdown_table(df)
+    lines = text.splitlines()
+    assert lines[0] == "| name | x | n |"
+    assert lines[1] == "|:--|--:|--:|"
+    assert lines[2] == "| a\\|b | 1.23 | 3 |"
+    assert lines[3] == "| n/a | n/a | 4 |"
+    doc = markdown_document("T", df.iloc[0:0], ["note"])
+    assert doc.startswith("# T\n") and "_No rows._" in doc and doc.endswith("- note\n")
+
+
+def _pipes(line: str) -> int:
+    """Pipes that separate cells (escaped ones excluded)."""
+    return line.replace("\\|", "").count("|")
+
+
+def test_tables_command_writes_every_table(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    paths = write_inputs(cohort, tmp_path / "in")
+    out = tmp_path / "tables"
+    assert tables_cmd.main(tables_argv(paths, out)) == 0
+    names = [
+        "table1_levels",
+        "levels_agreement",
+        "table2_scores_cv",
+        "table3_observers",
+        "test_set",
+        "stages",
+        "label_distribution",
+        "table1_levels_test",
+        "scatter_counts",
+    ]
+    for name in names:
+        assert not pd.read_parquet(out / f"{name}.parquet").empty
+        lines = (out / f"{name}.md").read_text(encoding="utf-8").splitlines()
+        rows = [line for line in lines if line.startswith("|")]
+        assert rows and len({_pipes(line) for line in rows}) == 1, name
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_tables_command_errors_are_one_line(
+    cohort: dict[str, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write_inputs(cohort, tmp_path / "in")
+    bad = cohort["levels_cv"].drop(columns="pred_index")
+    bad.to_parquet(paths["levels_cv"][0])
+    assert cli_main(["tables", *tables_argv(paths, tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "levels_fold0.parquet" in err and "'pred_index'" in err
+    # a CV prediction of a test patient is a leak
+    cohort["levels_cv"].assign(patient="P015").to_parquet(paths["levels_cv"][0])
+    with pytest.raises(GohscoreError, match="'test' set"):
+        tables_cmd.main(tables_argv(paths, tmp_path / "out"))
