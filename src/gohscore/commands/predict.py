@@ -1,0 +1,79 @@
+"""``gohscore predict``: score new scans with trained models (levels, 15 scores, Goh stage, QC image)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+from pathlib import Path
+
+from gohscore.errors import GohscoreError
+from gohscore.files import atomic_path
+
+log = logging.getLogger("gohscore")
+
+_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd")
+
+
+def scan_id(path: Path) -> str:
+    """A patient id from a scan path: the file name without its image suffix, or the folder name."""
+    name = path.name
+    for suffix in _SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score one or more scans; write one folder per scan and a table over all scans."""
+    parser = argparse.ArgumentParser(prog="gohscore predict", description=__doc__)
+    parser.add_argument("--scan", nargs="+", required=True, type=Path, help="scan files or DICOM folders")
+    parser.add_argument(
+        "--models", type=Path, help="results folder of a finished workflow run (levels/, scores/)"
+    )
+    parser.add_argument("--ablation", default="balanced_synthesis", help="score-model variant to use")
+    parser.add_argument("--level-models", nargs="+", type=Path, help="level model.pt files (instead of --models)")
+    parser.add_argument("--score-models", nargs="+", type=Path, help="score model.pt files (instead of --models)")
+    parser.add_argument("--out-dir", required=True, type=Path, help="one sub-folder per scan + scores.csv")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    import pandas as pd
+
+    from gohscore.predict import find_models, load_models, score_scan, write_result
+    from gohscore.progress import progress
+    from gohscore.training import select_device
+
+    if args.models is None and not (args.level_models and args.score_models):
+        raise GohscoreError("give --models RESULTS_DIR, or both --level-models and --score-models")
+    level_paths, score_paths = (
+        find_models(args.models, args.ablation)
+        if args.models is not None
+        else (args.level_models, args.score_models)
+    )
+    ids = [re.sub(r"[^\w.-]+", "_", scan_id(p)) for p in args.scan]
+    if len(set(ids)) != len(ids):
+        raise GohscoreError("two scans share one name; score them in separate calls or rename them")
+    device = select_device(args.device)
+    models = load_models(level_paths, score_paths, device)
+    log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
+
+    tables = []
+    for scan, patient in progress(list(zip(args.scan, ids, strict=True)), "scans scored"):
+        start = time.perf_counter()
+        result = score_scan(scan, patient, models, device)
+        write_result(result, args.out_dir / patient)
+        table = result["table"].assign(global_extent=result["global_extent"], goh_stage=result["goh_stage"])
+        tables.append(table)
+        log.info(
+            "%s: extent %.1f %%, %s (%.1f s)",
+            patient,
+            result["global_extent"],
+            result["goh_stage"],
+            time.perf_counter() - start,
+        )
+    with atomic_path(args.out_dir / "scores.csv") as tmp:
+        pd.concat(tables, ignore_index=True).to_csv(tmp, index=False, float_format="%.2f")
+    return 0

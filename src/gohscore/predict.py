@@ -1,0 +1,147 @@
+"""Score new scans with trained models: five levels, 15 scores, Goh stage and a QC image per scan."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gohscore.errors import GohscoreError
+from gohscore.files import atomic_path
+
+log = logging.getLogger("gohscore")
+
+PATTERNS = ("TOT", "GG", "RET")
+
+
+@dataclass
+class Models:
+    """The level-model ensemble and the score-model ensemble with their (shared) model cards."""
+
+    levels: list[torch.nn.Module]
+    level_card: dict
+    scores: list[torch.nn.Module]
+    score_card: dict
+
+
+def find_models(results: Path, ablation: str) -> tuple[list[Path], list[Path]]:
+    """Level and score model files of a finished workflow run under ``results``."""
+    levels = sorted(Path(results).glob("levels/fold*/model.pt"))
+    scores = sorted(Path(results).glob(f"scores/{ablation}/fold*/model.pt"))
+    if not levels:
+        raise GohscoreError(
+            f"{results}: no levels/fold*/model.pt; point --models at the workflow's results folder "
+            "(e.g. results or results/demo) or pass --level-models"
+        )
+    if not scores:
+        raise GohscoreError(
+            f"{results}: no scores/{ablation}/fold*/model.pt; train that ablation or pass --score-models"
+        )
+    return levels, scores
+
+
+def load_models(level_paths: Sequence[Path], score_paths: Sequence[Path], device: torch.device) -> Models:
+    """Load both ensembles and check that each shares one input convention."""
+    from gohscore.levels.predict import check_cards
+    from gohscore.scores.predict import common_card
+    from gohscore.training import load_model
+
+    levels, level_cards = zip(*(load_model(Path(p)) for p in level_paths), strict=True)
+    scores, score_cards = zip(*(load_model(Path(p)) for p in score_paths), strict=True)
+    check_cards(level_cards)
+    common_card(score_cards)
+    for net in (*levels, *scores):
+        net.to(device).eval()
+    return Models(list(levels), level_cards[0], list(scores), score_cards[0])
+
+
+def score_scan(scan: Path, patient: str, models: Models, device: torch.device) -> dict:
+    """Run the cascade on one scan; return levels, scores, stage and what the QC image needs."""
+    from gohscore import io, preprocess
+    from gohscore.ingest import resample_scan
+    from gohscore.levels.predict import predict_levels_volume
+    from gohscore.scores.predict import predict_scores_slices
+    from gohscore.scores.slices import extract_levels
+    from gohscore.staging import global_extent, goh_stage, simple_stage
+
+    grid = models.level_card["input"]
+    volume, geom = resample_scan(scan, patient, float(grid["spacing_mm"]), int(grid["grid_shape"]))
+    index = predict_levels_volume(models.levels, volume, models.level_card, device)
+    z_mm = np.asarray(preprocess.grid_index_to_world_z(index, geom), dtype=float)
+    original = np.asarray(preprocess.world_z_to_original_slice(z_mm, geom), dtype=float)
+
+    card = models.score_card
+    per_level = int(card.get("slices_per_level", 3))
+    array = io.lps_array(io.read_lps(scan))
+    slices, rows, _ = extract_levels(
+        array, geom["lps_spacing_xyz_mm"], original, per_level, int(card["input_size"])
+    )
+    scores = predict_scores_slices(models.scores, slices, card, device)
+    extent = global_extent(scores[:, 0])
+    centre_rows = [r["row"] for r in rows if r["offset"] == 0]
+    levels = pd.DataFrame(
+        {
+            "patient": patient,
+            "level": np.arange(1, 6),
+            "z_mm": z_mm,
+            "original_slice": np.rint(original).astype(int),
+            "original_slice_float": original,
+            "grid_index": index,
+            **{p: scores[:, j] for j, p in enumerate(PATTERNS)},
+        }
+    )
+    return {
+        "patient": patient,
+        "scan": str(scan),
+        "table": levels,
+        "global_extent": float(extent),
+        "goh_stage": goh_stage(extent),
+        "simple_stage": simple_stage(extent),
+        "qc_slices": [slices[r] for r in centre_rows],
+        "qc_coronal": volume[:, volume.shape[1] // 2, :],
+        "qc_rows": index,
+    }
+
+
+def write_result(result: dict, out_dir: Path) -> None:
+    """``levels.csv`` (levels and 15 scores), ``summary.json`` and ``qc.png`` in ``out_dir``."""
+    from gohscore.plots import qc_figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = result["table"]
+    with atomic_path(out_dir / "levels.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.2f")
+    summary = {
+        "patient": result["patient"],
+        "scan": result["scan"],
+        "global_extent_percent": result["global_extent"],
+        "goh_stage": result["goh_stage"],
+        "goh_stage_note": "10-30 % is indeterminate without FVC (>= 70 % predicted: limited)",
+        "simple_stage_20_percent": result["simple_stage"],
+        "levels": [
+            {
+                "level": int(r.level),
+                "z_mm": round(float(r.z_mm), 2),
+                "original_slice": int(r.original_slice),
+                **{p: float(getattr(r, p)) for p in PATTERNS},
+            }
+            for r in table.itertuples()
+        ],
+    }
+    with atomic_path(out_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    scores = table[["level", *PATTERNS]]
+    qc_figure(
+        result["qc_slices"],
+        result["qc_coronal"],
+        list(result["qc_rows"]),
+        scores,
+        out_dir / "qc.png",
+        title=f"{result['patient']}: extent {result['global_extent']:.1f} %, {result['goh_stage']}",
+    )

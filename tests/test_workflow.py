@@ -1,0 +1,118 @@
+"""The workflow as a whole: lint, config validation, the default DAG, and the tiny DAG end to end on CPU."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_helpers import job_counts, scratch_workdir, snakemake
+
+
+@pytest.fixture()
+def workdir(tmp_path):
+    return scratch_workdir(tmp_path)
+
+
+def test_lint_is_clean(workdir):
+    res = snakemake(["--lint"], workdir, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_default_dry_run_lists_every_stage(workdir):
+    """The paper's protocol: 227 patients, 4 folds, three score-network ablations."""
+    res = snakemake(["-n", "--cores", "8", "--resources", "gpu=1"], workdir, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    counts = job_counts(res.stdout + res.stderr)
+    expected = {
+        "phantom_patient": 227,
+        "phantom_tables": 1,
+        "resample": 227,
+        "ingest": 1,
+        "folds": 1,
+        "train_levels": 4,
+        "predict_levels_cv": 4,
+        "predict_levels_test": 1,
+        "slices_reference": 1,
+        "slices_predicted": 1,
+        "train_scores": 12,
+        "predict_scores_cv": 12,
+        "predict_scores_test": 3,
+        "tables": 1,
+        "figures": 1,
+        "all": 1,
+    }
+    assert counts == expected
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"levels": {"bogus_key": 1}}, "bogus_key"),
+        ({"folds": {"n_folds": 1}}, "n_folds"),
+        ({"scores": {"final_ablation": "balanced_synthesis", "ablations": ["none"]}}, "final_ablation"),
+    ],
+)
+def test_bad_config_stops_with_the_key_named(workdir, override, named):
+    cfg = yaml.safe_load((workdir / "config" / "tiny.yaml").read_text(encoding="utf-8"))
+    for section, values in override.items():
+        cfg[section].update(values)
+    bad = workdir / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    res = snakemake(["-n", "--configfile", str(bad)], workdir, timeout=120)
+    assert res.returncode != 0
+    assert named in res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_tiny_dag_end_to_end(workdir):
+    """Every stage runs on the tiny phantom cohort on CPU, the tables are finite, a rerun does nothing."""
+    args = ["--configfile", "config/tiny.yaml", "--cores", "2"]
+    res = snakemake(args, workdir, timeout=1500)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+
+    results = workdir / "results" / "tiny"
+    t1 = pd.read_parquet(results / "tables" / "table1_levels.parquet")
+    assert {"level", "mae", "sd", "icc"} <= set(t1.columns)
+    assert np.isfinite(t1["mae"].astype(float)).all()
+    t2 = pd.read_parquet(results / "tables" / "table2_scores_cv.parquet")
+    assert {"ablation", "pattern", "mae", "kappa", "icc"} <= set(t2.columns)
+    assert set(t2["ablation"]) == {"none", "balanced", "balanced_synthesis"}
+    assert np.isfinite(t2["mae"].astype(float)).all()
+    for name in ["table3_observers", "test_set", "stages", "label_distribution", "levels_agreement"]:
+        table = pd.read_parquet(results / "tables" / f"{name}.parquet")
+        assert len(table) > 0, name
+        assert (results / "tables" / f"{name}.md").read_text(encoding="utf-8").startswith("|")
+    for png in (results / "figures").glob("*.png"):
+        assert png.stat().st_size > 1000
+    assert len(list((results / "figures").glob("*.png"))) == 5
+
+    levels = pd.read_parquet(results / "levels" / "test" / "predictions.parquet")
+    assert levels["pred_z_mm"].map(math.isfinite).all()
+    for f in (results / "logs").rglob("*.log"):
+        assert f.stat().st_size >= 0
+
+    again = snakemake(["-n", *args], workdir, timeout=300)
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # the trained models score a new scan: levels, 15 scores, stage and QC image
+    scans = sorted((results / "phantom" / "scans").iterdir())[:2]
+    out = workdir / "scored"
+    res = subprocess.run(
+        [sys.executable, "-m", "gohscore", "predict", "--models", str(results), "--scan", *map(str, scans),
+         "--out-dir", str(out), "--device", "cpu"],
+        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = pd.read_csv(out / "scores.csv")
+    assert len(table) == 10 and set(table["level"]) == {1, 2, 3, 4, 5}
+    assert {"z_mm", "original_slice", "TOT", "GG", "RET", "goh_stage"} <= set(table.columns)
+    assert ((table[["TOT", "GG", "RET"]] % 5) == 0).all().all()
+    for scan in scans:
+        assert (out / scan.name / "qc.png").stat().st_size > 1000
+        assert (out / scan.name / "summary.json").exists()

@@ -1,0 +1,116 @@
+# Configuration, the patient list and input functions shared by all rules.
+import json
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from gohscore.cohort import discover_scans, find_table
+
+validate(config, "../schemas/config.schema.yaml")
+
+R = config["results"]
+SEED = config["seed"]
+FOLDS = list(range(config["folds"]["n_folds"]))
+PREVIOUS_FOLDS = (
+    [config["folds"]["previous"]] if config["folds"].get("previous") else []
+)
+ABLATIONS = config["scores"]["ablations"]
+FINAL = config["scores"]["final_ablation"]
+if FINAL not in ABLATIONS:
+    raise ValueError(
+        f"config key scores.final_ablation={FINAL!r} is not in scores.ablations={ABLATIONS}; "
+        "add it to the list or choose one of them"
+    )
+
+if config["cohort"]["source"] == "phantom":
+    COHORT = f"{R}/phantom"
+    PATIENTS = [f"P{i:04d}" for i in range(1, config["phantom"]["n_patients"] + 1)]
+    SCANS = {p: f"{COHORT}/scans/{p}" for p in PATIENTS}
+    COHORT_TABLES = [
+        f"{COHORT}/labels.csv",
+        f"{COHORT}/observers.csv",
+        f"{COHORT}/patches/patches.csv",
+    ]
+else:
+    if not config["cohort"].get("path"):
+        raise ValueError(
+            "config key cohort.path is empty but cohort.source is 'folder'; "
+            "set cohort.path to your cohort folder (see README, 'Bring your own cohort')"
+        )
+    COHORT = config["cohort"]["path"]
+    SCANS = {p: str(path) for p, path in discover_scans(COHORT).items()}
+    PATIENTS = sorted(SCANS)
+    COHORT_TABLES = [
+        str(t)
+        for t in (
+            find_table(COHORT, "labels"),
+            find_table(COHORT, "observers"),
+            Path(COHORT, "patches", "patches.csv"),
+        )
+        if t is not None and Path(t).exists()
+    ]
+
+TABLE_NAMES = [
+    "table1_levels",
+    "table1_levels_test",
+    "levels_agreement",
+    "table2_scores_cv",
+    "table3_observers",
+    "test_set",
+    "stages",
+    "label_distribution",
+    "scatter_counts",
+]
+TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["parquet", "md"])
+FIGURE_NAMES = [
+    "levels_bland_altman",
+    "levels_correlation",
+    "scores_scatter",
+    "label_distribution",
+    "ablation_mae",
+]
+FIGURES = expand(f"{R}/figures/{{name}}.png", name=FIGURE_NAMES)
+
+
+def section(name):
+    """One config section as sorted JSON, passed to a command as --params-json."""
+    return json.dumps(config[name], sort_keys=True)
+
+
+def folder_of(kind, key=None):
+    """A params function: the folder of a rule's first (or named) input or output file."""
+
+    def get(wildcards, input, output):
+        files = input if kind == "input" else output
+        item = getattr(files, key) if key else files[0]
+        if not isinstance(item, str):
+            item = item[0]
+        return str(Path(item).parent)
+
+    return get
+
+
+def cohort_folder(wildcards, input):
+    """The cohort folder: where the labels table lies (phantom or the user's folder)."""
+    return str(Path(input.tables[0]).parent) if input.tables else COHORT
+
+
+def get_scan(wildcards):
+    """The scan (file or folder) of one patient."""
+    return SCANS[wildcards.patient]
+
+
+def all_volumes():
+    return expand(f"{R}/preprocess/{{patient}}.npy", patient=PATIENTS)
+
+
+def all_geometries():
+    return expand(f"{R}/preprocess/{{patient}}.json", patient=PATIENTS)
+
+
+def level_models():
+    return expand(f"{R}/levels/fold{{fold}}/model.pt", fold=FOLDS)
+
+
+def score_models(wildcards):
+    return expand(f"{R}/scores/{wildcards.ablation}/fold{{fold}}/model.pt", fold=FOLDS)

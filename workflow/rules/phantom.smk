@@ -1,0 +1,39 @@
+# The embedded default cohort: one synthetic patient per job, then the cohort tables.
+
+
+rule phantom_patient:
+    output:
+        scan=directory(f"{R}/phantom/scans/{{patient}}"),
+        patches=directory(f"{R}/phantom/patches/{{patient}}"),
+        part=f"{R}/phantom/parts/{{patient}}.json",
+    log:
+        f"{R}/logs/phantom/{{patient}}.log",
+    wildcard_constraints:
+        patient=r"P\d{4}",
+    conda:
+        "../envs/gohscore.yaml"
+    params:
+        cfg=section("phantom"),
+        seed=SEED,
+    shell:
+        "gohscore phantom --patient {wildcards.patient} --params-json {params.cfg:q}"
+        " --seed {params.seed} --scan-dir {output.scan:q} --patch-dir {output.patches:q}"
+        " --part {output.part:q} > {log:q} 2>&1"
+
+
+rule phantom_tables:
+    input:
+        parts=expand(f"{R}/phantom/parts/{{patient}}.json", patient=PATIENTS),
+        patches=expand(f"{R}/phantom/patches/{{patient}}", patient=PATIENTS),
+    output:
+        labels=f"{R}/phantom/labels.csv",
+        observers=f"{R}/phantom/observers.csv",
+        patches=f"{R}/phantom/patches/patches.csv",
+    log:
+        f"{R}/logs/phantom/tables.log",
+    conda:
+        "../envs/gohscore.yaml"
+    params:
+        cohort=folder_of("output"),
+    shell:
+        "gohscore phantom-tables --parts {input.parts:q} --cohort {params.cohort:q} > {log:q} 2>&1"

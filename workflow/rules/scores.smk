@@ -1,0 +1,73 @@
+# The 2D score network: one model per ablation and fold, CV predictions at the reference
+# levels, and the fold ensemble on the test set at the predicted levels.
+
+
+rule train_scores:
+    input:
+        slices=f"{R}/slices/reference",
+        labels=f"{R}/ingest/labels.parquet",
+        folds=f"{R}/folds.parquet",
+        patches=f"{R}/ingest/patches.parquet",
+    output:
+        model=f"{R}/scores/{{ablation}}/fold{{fold}}/model.pt",
+        card=f"{R}/scores/{{ablation}}/fold{{fold}}/model.json",
+        history=f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
+    log:
+        f"{R}/logs/scores/train_{{ablation}}_fold{{fold}}.log",
+    conda:
+        "../envs/gohscore.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        cfg=section("scores"),
+        seed=SEED,
+        out_dir=folder_of("output"),
+    shell:
+        "gohscore train-scores --fold {wildcards.fold} --ablation {wildcards.ablation}"
+        " --slices {input.slices:q} --labels {input.labels:q} --folds {input.folds:q}"
+        " --patches {input.patches:q} --params-json {params.cfg:q} --seed {params.seed}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule predict_scores_cv:
+    input:
+        model=f"{R}/scores/{{ablation}}/fold{{fold}}/model.pt",
+        slices=f"{R}/slices/reference",
+        labels=f"{R}/ingest/labels.parquet",
+        folds=f"{R}/folds.parquet",
+    output:
+        f"{R}/scores/{{ablation}}/fold{{fold}}/predictions.parquet",
+    log:
+        f"{R}/logs/scores/predict_{{ablation}}_fold{{fold}}.log",
+    conda:
+        "../envs/gohscore.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    shell:
+        "gohscore predict-scores --models {input.model:q} --slices {input.slices:q}"
+        " --folds {input.folds:q} --set cv --fold {wildcards.fold}"
+        " --ablation {wildcards.ablation} --source reference --labels {input.labels:q}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule predict_scores_test:
+    input:
+        models=score_models,
+        slices=f"{R}/slices/predicted",
+        labels=f"{R}/ingest/labels.parquet",
+        folds=f"{R}/folds.parquet",
+    output:
+        f"{R}/test/{{ablation}}/predictions.parquet",
+    log:
+        f"{R}/logs/scores/predict_{{ablation}}_test.log",
+    conda:
+        "../envs/gohscore.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    shell:
+        "gohscore predict-scores --models {input.models:q} --slices {input.slices:q}"
+        " --folds {input.folds:q} --set test --ablation {wildcards.ablation}"
+        " --source predicted --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,37 @@
+# Axial slices from the original scans: at the reference levels (training, CV evaluation)
+# and at the predicted levels (the cascade).
+
+
+rule slices_reference:
+    input:
+        manifest=f"{R}/ingest/manifest.parquet",
+        labels=f"{R}/ingest/labels.parquet",
+    output:
+        directory(f"{R}/slices/reference"),
+    log:
+        f"{R}/logs/slices/reference.log",
+    conda:
+        "../envs/gohscore.yaml"
+    params:
+        cfg=section("scores"),
+    shell:
+        "gohscore extract-slices --manifest {input.manifest:q} --levels {input.labels:q}"
+        " --source reference --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"
+
+
+rule slices_predicted:
+    input:
+        manifest=f"{R}/ingest/manifest.parquet",
+        levels=expand(f"{R}/levels/fold{{fold}}/predictions.parquet", fold=FOLDS)
+        + [f"{R}/levels/test/predictions.parquet"],
+    output:
+        directory(f"{R}/slices/predicted"),
+    log:
+        f"{R}/logs/slices/predicted.log",
+    conda:
+        "../envs/gohscore.yaml"
+    params:
+        cfg=section("scores"),
+    shell:
+        "gohscore extract-slices --manifest {input.manifest:q} --levels {input.levels:q}"
+        " --source predicted --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"
