@@ -19,7 +19,9 @@ def test_help_lists_every_command(capsys):
 
 def test_help_does_not_import_heavy_modules():
     code = "import sys; from gohscore.cli import main; main(['--help']); print(sorted(m for m in ('torch','SimpleITK','pandas','monai') if m in sys.modules))"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, encoding="utf-8")
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, encoding="utf-8"
+    )
     assert res.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -30,6 +32,12 @@ def test_unknown_command_is_a_one_line_error(capsys):
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_each_command_has_help(name):
-    res = subprocess.run([sys.executable, "-m", "gohscore", name, "--help"], capture_output=True, text=True, encoding="utf-8", errors="replace")
+    res = subprocess.run(
+        [sys.executable, "-m", "gohscore", name, "--help"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
     assert res.returncode == 0, res.stderr
     assert f"gohscore {name}" in res.stdout

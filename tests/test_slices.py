@@ -192,7 +192,7 @@ def test_extract_slices_command(tmp_path, monkeypatch):
 
 
 def test_manifest_geometry_unflattens_lists():
-    from gohscore.commands.extract_slices import manifest_geometry
+    from gohscore.ingest import manifest_geometry
 
     row = pd.Series(
         {

@@ -141,7 +141,9 @@ def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path) -> None:
     sample, validate = _problem()
     cfg = LoopConfig(epochs=2, steps_per_epoch=2, lr=3e-3, checkpoint_every=1, seed=5)
     fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU, identity={"fold": 0})
-    same = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU, identity={"fold": 0})
+    same = fit(
+        _net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU, identity={"fold": 0}
+    )
     assert len(same) == 2 and not (tmp_path / "checkpoint.pt.stale").exists()
     other = LoopConfig(epochs=2, steps_per_epoch=2, lr=1e-3, checkpoint_every=1, seed=5)
     fit(_net(), sample, torch.nn.functional.mse_loss, validate, other, tmp_path, CPU, identity={"fold": 0})

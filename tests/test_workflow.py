@@ -104,9 +104,25 @@ def test_tiny_dag_end_to_end(workdir):
     scans = sorted((results / "phantom" / "scans").iterdir())[:2]
     out = workdir / "scored"
     res = subprocess.run(
-        [sys.executable, "-m", "gohscore", "predict", "--models", str(results), "--scan", *map(str, scans),
-         "--out-dir", str(out), "--device", "cpu"],
-        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "gohscore",
+            "predict",
+            "--models",
+            str(results),
+            "--scan",
+            *map(str, scans),
+            "--out-dir",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     table = pd.read_csv(out / "scores.csv")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +100,36 @@ def manifest_table(geometries: dict[str, dict]) -> pd.DataFrame:
                 row[key] = value
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def manifest_geometry(row: Mapping) -> dict:
+    """Inverse of :func:`manifest_table` for one row: ``key_0, key_1, ...`` columns become the list ``key``.
+
+    Values come back as plain Python numbers and strings, so the dict is a geometry JSON again.
+    """
+    geom: dict = {}
+    parts: dict[str, dict[int, object]] = {}
+    for key, value in dict(row).items():
+        if isinstance(value, np.ndarray):  # a list column (older manifests, hand-made tables)
+            value = value.tolist()
+        value = value.item() if isinstance(value, np.generic) else value
+        match = re.fullmatch(r"(.+)_(\d+)", str(key))
+        if match:
+            parts.setdefault(match.group(1), {})[int(match.group(2))] = value
+        else:
+            geom[str(key)] = value
+    for key, items in parts.items():
+        if sorted(items) != list(range(len(items))):  # not a flattened list after all
+            geom.update({f"{key}_{i}": v for i, v in items.items()})
+            continue
+        values = [items[i] for i in range(len(items))]
+        geom[key] = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    return geom
+
+
+def manifest_geometries(manifest: pd.DataFrame) -> dict[str, dict]:
+    """Geometry dicts keyed by patient from a manifest table written by :func:`manifest_table`."""
+    return {str(row["patient"]): manifest_geometry(row) for row in manifest.to_dict("records")}
 
 
 def cohort_tables(cohort_dir: str | Path, geometries: dict[str, dict]) -> dict[str, pd.DataFrame]:

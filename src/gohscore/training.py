@@ -209,7 +209,9 @@ def fit(
     if ckpt_path.exists() and _checkpoint_key(ckpt_path) != run_key:
         stale = ckpt_path.with_name(CHECKPOINT + ".stale")
         os.replace(ckpt_path, stale)
-        log.warning("%s was written by another configuration; moved to %s, training from scratch", ckpt_path, stale)
+        log.warning(
+            "%s was written by another configuration; moved to %s, training from scratch", ckpt_path, stale
+        )
     if ckpt_path.exists():
         try:
             ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)

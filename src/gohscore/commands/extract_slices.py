@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.ingest import manifest_geometry
 from gohscore.progress import progress
 from gohscore.scores.data import INDEX, INDEX_COLUMNS
 from gohscore.scores.slices import extract_levels
@@ -58,24 +58,6 @@ def level_positions(tables: list[pd.DataFrame], source: str, names: list[str]) -
                 raise GohscoreError(f"{name}: patient {patient!r} has a missing level position; fill it in")
             out[patient] = z
     return out
-
-
-def manifest_geometry(row: pd.Series) -> dict:
-    """A manifest row as the geometry dict of ``gohscore.preprocess``: ``key_0, key_1, ...`` columns
-    (as ``gohscore ingest`` flattens lists) become the list ``key`` again; NaN-padded items are dropped.
-    """
-    geom: dict = {}
-    items: dict[str, dict[int, object]] = {}
-    for key, value in row.items():
-        match = re.fullmatch(r"(.+)_(\d+)", str(key))
-        if match:
-            items.setdefault(match.group(1), {})[int(match.group(2))] = value
-        else:
-            geom[str(key)] = value.tolist() if isinstance(value, np.ndarray) else value
-    for key, parts in items.items():
-        values = [parts[i] for i in sorted(parts)]
-        geom[key] = [v for v in values if not (isinstance(v, float) and np.isnan(v))]
-    return geom
 
 
 def extract_patient(geom: dict, level_z_mm: list[float], params: dict) -> tuple[np.ndarray, pd.DataFrame]:

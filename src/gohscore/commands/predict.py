@@ -33,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         "--models", type=Path, help="results folder of a finished workflow run (levels/, scores/)"
     )
     parser.add_argument("--ablation", default="balanced_synthesis", help="score-model variant to use")
-    parser.add_argument("--level-models", nargs="+", type=Path, help="level model.pt files (instead of --models)")
-    parser.add_argument("--score-models", nargs="+", type=Path, help="score model.pt files (instead of --models)")
+    parser.add_argument(
+        "--level-models", nargs="+", type=Path, help="level model.pt files (instead of --models)"
+    )
+    parser.add_argument(
+        "--score-models", nargs="+", type=Path, help="score model.pt files (instead of --models)"
+    )
     parser.add_argument("--out-dir", required=True, type=Path, help="one sub-folder per scan + scores.csv")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -24,26 +24,15 @@ N_LEVELS = 5
 LEVEL_COLUMNS = [f"L{k}_z_mm" for k in range(1, N_LEVELS + 1)]
 
 
-def geometry_of(row: pd.Series | dict) -> dict:
-    """A manifest row as a plain geometry dict (arrays from Parquet become lists of floats)."""
-    geom = {}
-    for key, value in dict(row).items():
-        if isinstance(value, np.ndarray | list | tuple):
-            geom[key] = [v.item() if isinstance(v, np.generic) else v for v in value]
-        elif isinstance(value, np.generic):
-            geom[key] = value.item()
-        else:
-            geom[key] = value
-    return geom
-
-
 def manifest_geometries(manifest: pd.DataFrame, patients: Sequence[str], source: str) -> dict[str, dict]:
     """Geometry dicts of ``patients`` from the manifest table; every one must be present."""
+    from gohscore.ingest import manifest_geometries as from_manifest
+
+    rows = from_manifest(manifest) if "patient" in manifest.columns else {}
     need = {"patient", "grid_origin_xyz_mm", "grid_spacing_mm", "grid_shape"}
-    missing = need - set(manifest.columns)
+    missing = need - set(next(iter(rows.values()), {}))
     if missing:
         raise GohscoreError(f"{source}: manifest lacks columns {sorted(missing)}; rerun 'gohscore ingest'")
-    rows = {str(r["patient"]): geometry_of(r) for _, r in manifest.iterrows()}
     absent = [p for p in patients if p not in rows]
     if absent:
         raise GohscoreError(f"{source}: no manifest row for patients {absent[:5]}; rerun 'gohscore ingest'")
