@@ -92,3 +92,27 @@ def test_figures_command(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> Non
     (tables / "levels_agreement.parquet").unlink()
     with pytest.raises(GohscoreError, match="levels_agreement.parquet: table not found"):
         figures_cmd.main(argv)
+
+
+def test_training_curves_from_history_files(tmp_path):
+    from gohscore.commands.figures import run_name, stack_histories
+
+    paths = []
+    for network in ("levels", "scores/balanced"):
+        for fold in (0, 1):
+            path = tmp_path / network / f"fold{fold}" / "history.parquet"
+            path.parent.mkdir(parents=True)
+            pd.DataFrame(
+                {
+                    "epoch": [1, 2, 3],
+                    "train_loss": [3.0, 2.0, 1.5],
+                    "val_loss": [2.5, 2.2, 2.1],
+                    "seconds": 1.0,
+                }
+            ).to_parquet(path)
+            paths.append(path)
+    assert run_name(paths[-1]) == ("scores/balanced", "1")
+    stacked = stack_histories(paths)
+    assert set(stacked["network"]) == {"levels", "scores/balanced"} and len(stacked) == 12
+    out = plots.training_curves(stacked, tmp_path / "curves.png")
+    assert out.stat().st_size > 1000

@@ -89,7 +89,7 @@ def test_tiny_dag_end_to_end(workdir):
         assert (results / "tables" / f"{name}.md").read_text(encoding="utf-8").startswith("|")
     for png in (results / "figures").glob("*.png"):
         assert png.stat().st_size > 1000
-    assert len(list((results / "figures").glob("*.png"))) == 5
+    assert len(list((results / "figures").glob("*.png"))) == 6
 
     levels = pd.read_parquet(results / "levels" / "test" / "predictions.parquet")
     assert levels["pred_z_mm"].map(math.isfinite).all()

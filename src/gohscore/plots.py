@@ -253,3 +253,31 @@ def qc_figure(
     if title:
         fig.suptitle(title)
     return _save(fig, out)
+
+
+def training_curves(histories: pd.DataFrame, out: Path) -> Path:
+    """Training and inner-validation loss per epoch, one panel per network/variant, one line per fold.
+
+    ``histories`` has columns ``network`` (e.g. ``levels``, ``scores/balanced``), ``fold``, ``epoch``,
+    ``train_loss`` and ``val_loss`` (the history.parquet files of the training runs, stacked).
+    """
+    panels = list(dict.fromkeys(histories["network"]))
+    fig = Figure(figsize=(4.2 * max(len(panels), 1), 3.4))
+    for i, name in enumerate(panels, start=1):
+        ax = fig.add_subplot(1, max(len(panels), 1), i)
+        val_ax = ax.twinx()  # the two losses may have different units (level net: mm^2 vs mm)
+        part = histories[histories["network"] == name]
+        for j, (fold, run) in enumerate(part.groupby("fold", sort=True)):
+            colour = LEVEL_COLOURS[j % len(LEVEL_COLOURS)]
+            ax.plot(run["epoch"], run["train_loss"], color=colour, linewidth=1.0, label=f"fold {fold}")
+            val_ax.plot(run["epoch"], run["val_loss"], color=colour, linewidth=1.0, linestyle="--")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss (solid)")
+        val_ax.set_ylabel("validation loss (dashed)")
+        ax.set_title(name, fontsize=10)
+        if i == 1:
+            ax.legend(fontsize=7)
+    fig.suptitle("training and inner-validation loss per epoch")
+    fig.tight_layout()
+    return _save(fig, out)

@@ -68,7 +68,13 @@ FIGURE_NAMES = [
     "scores_scatter",
     "label_distribution",
     "ablation_mae",
+    "training_curves",
 ]
+HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + expand(
+    f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
+    ablation=ABLATIONS,
+    fold=FOLDS,
+)
 FIGURES = expand(f"{R}/figures/{{name}}.png", name=FIGURE_NAMES)
 
 

@@ -35,6 +35,7 @@ rule tables:
 rule figures:
     input:
         tables=TABLES,
+        histories=HISTORIES,
         levels_cv=expand(f"{R}/levels/fold{{fold}}/predictions.parquet", fold=FOLDS),
         scores_test=expand(
             f"{R}/test/{{ablation}}/predictions.parquet", ablation=ABLATIONS
@@ -51,5 +52,6 @@ rule figures:
         out_dir=folder_of("output"),
     shell:
         "gohscore figures --tables {params.tables:q} --levels-cv {input.levels_cv:q}"
-        " --scores-test {input.scores_test:q} --final-ablation {params.final}"
+        " --scores-test {input.scores_test:q} --histories {input.histories:q}"
+        " --final-ablation {params.final}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"

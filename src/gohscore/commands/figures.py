@@ -26,12 +26,34 @@ def read_table(tables_dir: Path, name: str, columns: tuple[str, ...]) -> pd.Data
     return read_tables([path], f"table {name}", columns)
 
 
+def run_name(history: Path) -> tuple[str, str]:
+    """(network, fold) of a ``.../levels/fold0/history.parquet`` or ``.../scores/<ablation>/fold0/...`` path."""
+    fold = history.parent.name.removeprefix("fold")
+    network = history.parent.parent.name
+    if history.parent.parent.parent.name == "scores":
+        network = f"scores/{network}"
+    return network, fold
+
+
+def stack_histories(paths: list[Path]) -> pd.DataFrame:
+    """The training histories, one table with ``network`` and ``fold`` columns."""
+    frames = []
+    for path in paths:
+        network, fold = run_name(path)
+        history = read_tables([path], "training history", ("epoch", "train_loss", "val_loss"))
+        frames.append(history.assign(network=network, fold=fold))
+    return pd.concat(frames, ignore_index=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command's options."""
     p = argparse.ArgumentParser(prog="gohscore figures", description=__doc__)
     p.add_argument("--tables", type=Path, required=True, help="folder written by 'gohscore tables'")
     p.add_argument("--levels-cv", type=Path, nargs="+", required=True, help="CV level predictions (points)")
     p.add_argument("--scores-test", type=Path, nargs="+", required=True, help="test score predictions")
+    p.add_argument(
+        "--histories", type=Path, nargs="*", default=[], help="history.parquet files of the training runs"
+    )
     p.add_argument("--final-ablation", required=True, help="ablation drawn in the score scatter")
     p.add_argument("--out-dir", type=Path, required=True, help="folder for the PNG files")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -61,5 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     plots.label_distribution(dist, out / "label_distribution.png")
     plots.ablation_mae(table2, out / "ablation_mae.png")
-    log.info("wrote 5 figures to %s", out)
+    if args.histories:
+        plots.training_curves(stack_histories(args.histories), out / "training_curves.png")
+    log.info("wrote the figures to %s", out)
     return 0
