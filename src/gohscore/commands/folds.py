@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.params import parse_params_json
 
 log = logging.getLogger("gohscore")
 
@@ -17,16 +18,7 @@ DEFAULTS = {"n_folds": 4, "n_test": 47, "stratify": True, "previous": None}
 
 def parse_params(text: str) -> dict:
     """Parse ``--params-json`` (keys n_folds, n_test, stratify, previous)."""
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise GohscoreError(f"--params-json is not valid JSON ({err})") from None
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise GohscoreError(
-            f"--params-json has unknown keys {sorted(unknown)}; allowed: {', '.join(DEFAULTS)}"
-        )
-    return {**DEFAULTS, **params}
+    return parse_params_json(text, "folds", allowed=DEFAULTS, defaults=DEFAULTS)
 
 
 def main(argv: list[str] | None = None) -> int:

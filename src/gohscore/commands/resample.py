@@ -8,21 +8,14 @@ import logging
 
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.params import parse_params_json
 
 log = logging.getLogger("gohscore")
 
 
 def parse_params(text: str) -> dict:
     """Parse and check ``--params-json`` (keys ``spacing_mm`` > 0 and ``shape`` >= 8)."""
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise GohscoreError(
-            f'--params-json is not valid JSON ({err}); e.g. \'{{"spacing_mm": 1.2, "shape": 256}}\''
-        ) from None
-    unknown = set(params) - {"spacing_mm", "shape"}
-    if unknown:
-        raise GohscoreError(f"--params-json has unknown keys {sorted(unknown)}; allowed: spacing_mm, shape")
+    params = parse_params_json(text, "preprocess", allowed=("spacing_mm", "shape"))
     spacing = float(params.get("spacing_mm", 1.2))
     shape = params.get("shape", 256)
     if not spacing > 0 or not isinstance(shape, int) or shape < 8:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from gohscore.errors import GohscoreError
+from gohscore.params import parse_params_json
 
 
 def read_parquet(path: Path, what: str) -> pd.DataFrame:
@@ -22,22 +22,6 @@ def read_parquet(path: Path, what: str) -> pd.DataFrame:
     if "patient" in table.columns:
         table["patient"] = table["patient"].astype(str)
     return table
-
-
-def parse_params(text: str) -> dict:
-    """The config section given as a JSON string (or a path to a JSON file)."""
-    source = text
-    if not text.lstrip().startswith("{") and Path(text).is_file():
-        source, text = text, Path(text).read_text(encoding="utf-8")
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise GohscoreError(
-            f"--params-json: not valid JSON ({err.msg}); pass the config section as JSON"
-        ) from err
-    if not isinstance(params, dict):
-        raise GohscoreError(f"--params-json {source[:40]!r}: expected a JSON object (the config section)")
-    return params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest=read_parquet(args.manifest, "manifest"),
         labels=read_parquet(args.labels, "labels"),
         folds=read_parquet(args.folds, "folds table"),
-        params=parse_params(args.params_json),
+        params=parse_params_json(args.params_json, "levels"),
         seed=args.seed,
         out_dir=args.out_dir,
         sources={"manifest": str(args.manifest), "labels": str(args.labels), "folds": str(args.folds)},

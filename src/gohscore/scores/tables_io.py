@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from gohscore.errors import GohscoreError
+from gohscore.params import parse_params_json
 
 
 def read_parquet(path: Path, what: str, columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -29,19 +29,5 @@ def read_parquet(path: Path, what: str, columns: Sequence[str] = ()) -> pd.DataF
 
 
 def parse_params(text: str, required: Sequence[str] = ()) -> dict:
-    """The config section passed as JSON text (or as a path to a JSON file), with ``required`` keys."""
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as err:
-        path = Path(text)
-        if not path.is_file():
-            raise GohscoreError(
-                f"--params-json: not valid JSON ({err}); pass the 'scores:' config section"
-            ) from err
-        params = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(params, dict):
-        raise GohscoreError("--params-json: expected a JSON object (the 'scores:' config section)")
-    missing = [k for k in required if k not in params]
-    if missing:
-        raise GohscoreError(f"--params-json: keys {missing} missing; pass the whole 'scores:' config section")
-    return params
+    """The 'scores:' config section passed as JSON text (or a path to a JSON file), with ``required`` keys."""
+    return parse_params_json(text, "scores", required=required)
