@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[workflow,test,dev]"
+	$(PY) -m pip install -q -e ".[workflow,test,dev,slurm]"
 	touch $@
 
 setup: $(VENV)/.installed

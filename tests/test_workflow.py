@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import job_counts, scratch_workdir, snakemake
+from workflow_helpers import REPO, job_counts, scratch_workdir, snakemake
 
 
 @pytest.fixture()
@@ -132,3 +132,17 @@ def test_tiny_dag_end_to_end(workdir):
     for scan in scans:
         assert (out / scan.name / "qc.png").stat().st_size > 1000
         assert (out / scan.name / "summary.json").exists()
+
+
+def test_slurm_profile_is_accepted_and_asks_for_a_gpu(workdir):
+    """The cluster profile parses with the SLURM executor plugin; GPU jobs request one GPU."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    profile = REPO / "profiles" / "slurm"
+    res = snakemake(
+        ["-n", "--profile", str(profile), "--configfile", "config/tiny.yaml"], workdir, timeout=120
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    assert job_counts(out)["train_scores"] == 6
+    train_block = out[out.index("rule train_levels:") :].split("\n\n")[0]
+    assert "gpu=1" in train_block and "runtime=1440" in train_block
