@@ -33,7 +33,15 @@ def resample_scan(
     path: str | Path, patient: str, spacing_mm: float = 1.2, shape: int = 256
 ) -> tuple[np.ndarray, dict]:
     """Read and check one scan, resample it to the ``shape``^3 grid; return the int16 volume and its geometry."""
-    scan = io.read_scan(path)
+    volume, geometry, _ = resample_read_scan(io.read_scan(path), patient, spacing_mm, shape)
+    return volume, geometry
+
+
+def resample_read_scan(
+    scan: io.Scan, patient: str, spacing_mm: float = 1.2, shape: int = 256
+) -> tuple[np.ndarray, dict, np.ndarray]:
+    """:func:`resample_scan` on a scan already read; also returns the LPS-oriented original array (zyx)."""
+    path = scan.path
     image = scan.image
     lps = io.lps_geometry(image)
     array = io.lps_array(image)
@@ -65,7 +73,7 @@ def resample_scan(
         "hu_p99": p99,
         "sha256": io.sha256_files(scan.files),
     }
-    return volume, geometry
+    return volume, geometry, array
 
 
 def read_geometries(paths: list[str | Path]) -> dict[str, dict]:

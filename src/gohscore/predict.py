@@ -61,26 +61,30 @@ def load_models(level_paths: Sequence[Path], score_paths: Sequence[Path], device
     return Models(list(levels), level_cards[0], list(scores), score_cards[0])
 
 
-def score_scan(scan: Path, patient: str, models: Models, device: torch.device) -> dict:
+def score_scan(
+    scan: Path, patient: str, models: Models, device: torch.device, fvc_percent: float | None = None
+) -> dict:
     """Run the cascade on one scan; return levels, scores, stage and what the QC image needs."""
     from gohscore import io, preprocess
-    from gohscore.ingest import resample_scan
+    from gohscore.ingest import resample_read_scan
     from gohscore.levels.predict import predict_levels_volume
     from gohscore.scores.predict import predict_scores_slices
     from gohscore.scores.slices import extract_levels
     from gohscore.staging import global_extent, goh_stage, simple_stage
 
     grid = models.level_card["input"]
-    volume, geom = resample_scan(scan, patient, float(grid["spacing_mm"]), int(grid["grid_shape"]))
+    original = io.read_scan(scan)  # keep it referenced: ``array`` below is a view of its pixels
+    volume, geom, array = resample_read_scan(
+        original, patient, float(grid["spacing_mm"]), int(grid["grid_shape"])
+    )
     index = predict_levels_volume(models.levels, volume, models.level_card, device)
     z_mm = np.asarray(preprocess.grid_index_to_world_z(index, geom), dtype=float)
-    original = np.asarray(preprocess.world_z_to_original_slice(z_mm, geom), dtype=float)
+    slice_k = np.asarray(preprocess.world_z_to_original_slice(z_mm, geom), dtype=float)
 
     card = models.score_card
     per_level = int(card.get("slices_per_level", 3))
-    array = io.lps_array(io.read_lps(scan))
     slices, rows, _ = extract_levels(
-        array, geom["lps_spacing_xyz_mm"], original, per_level, int(card["input_size"])
+        array, geom["lps_spacing_xyz_mm"], slice_k, per_level, int(card["input_size"])
     )
     scores = predict_scores_slices(models.scores, slices, card, device)
     extent = global_extent(scores[:, 0])
@@ -90,8 +94,8 @@ def score_scan(scan: Path, patient: str, models: Models, device: torch.device) -
             "patient": patient,
             "level": np.arange(1, 6),
             "z_mm": z_mm,
-            "original_slice": np.rint(original).astype(int),
-            "original_slice_float": original,
+            "original_slice": np.rint(slice_k).astype(int),
+            "original_slice_float": slice_k,
             "grid_index": index,
             **{p: scores[:, j] for j, p in enumerate(PATTERNS)},
         }
@@ -101,7 +105,8 @@ def score_scan(scan: Path, patient: str, models: Models, device: torch.device) -
         "scan": str(scan),
         "table": levels,
         "global_extent": float(extent),
-        "goh_stage": goh_stage(extent),
+        "fvc_percent": fvc_percent,
+        "goh_stage": goh_stage(extent, fvc_percent),
         "simple_stage": simple_stage(extent),
         "qc_slices": [slices[r] for r in centre_rows],
         "qc_coronal": volume[:, volume.shape[1] // 2, :],
@@ -121,6 +126,7 @@ def write_result(result: dict, out_dir: Path) -> None:
         "patient": result["patient"],
         "scan": result["scan"],
         "global_extent_percent": result["global_extent"],
+        "fvc_percent": result["fvc_percent"],
         "goh_stage": result["goh_stage"],
         "goh_stage_note": "10-30 % is indeterminate without FVC (>= 70 % predicted: limited)",
         "simple_stage_20_percent": result["simple_stage"],

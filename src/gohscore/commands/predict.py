@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "--score-models", nargs="+", type=Path, help="score model.pt files (instead of --models)"
     )
     parser.add_argument("--out-dir", required=True, type=Path, help="one sub-folder per scan + scores.csv")
+    parser.add_argument(
+        "--fvc", nargs="+", type=float, help="FVC in %% predicted, one per scan: resolves 10-30 %% extents"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -60,14 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     ids = [re.sub(r"[^\w.-]+", "_", scan_id(p)) for p in args.scan]
     if len(set(ids)) != len(ids):
         raise GohscoreError("two scans share one name; score them in separate calls or rename them")
+    fvc = args.fvc or [None] * len(ids)
+    if len(fvc) != len(ids):
+        raise GohscoreError(f"--fvc has {len(fvc)} values for {len(ids)} scans; give one per scan, in order")
     device = select_device(args.device)
     models = load_models(level_paths, score_paths, device)
     log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
 
     tables = []
-    for scan, patient in progress(list(zip(args.scan, ids, strict=True)), "scans scored"):
+    for scan, patient, fvc_percent in progress(list(zip(args.scan, ids, fvc, strict=True)), "scans scored"):
         start = time.perf_counter()
-        result = score_scan(scan, patient, models, device)
+        result = score_scan(scan, patient, models, device, fvc_percent)
         write_result(result, args.out_dir / patient)
         table = result["table"].assign(global_extent=result["global_extent"], goh_stage=result["goh_stage"])
         tables.append(table)
