@@ -86,7 +86,8 @@ def test_tiny_dag_end_to_end(workdir):
     for name in ["table3_observers", "test_set", "stages", "label_distribution", "levels_agreement"]:
         table = pd.read_parquet(results / "tables" / f"{name}.parquet")
         assert len(table) > 0, name
-        assert (results / "tables" / f"{name}.md").read_text(encoding="utf-8").startswith("|")
+        markdown = (results / "tables" / f"{name}.md").read_text(encoding="utf-8")
+        assert markdown.startswith("# ") and "\n| " in markdown, name
     for png in (results / "figures").glob("*.png"):
         assert png.stat().st_size > 1000
     assert len(list((results / "figures").glob("*.png"))) == 6
