@@ -9,3 +9,4 @@ export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
 python3 .gpu/gpu_anchor.py --paper 2>&1 | tail -3
 python3 benchmarks/level_net_gpu.py 2>&1 | tee "$OUT/level_net_gpu.log"
+python3 benchmarks/score_net_gpu.py 2>&1 | tee "$OUT/score_net_gpu.log"

@@ -118,10 +118,11 @@ def make_sampler(
         x = images[idx].float()
         y = targets[idx].clone()
         if bank is not None:
-            flags = torch.rand(batch_size, generator=gen, device=gen.device) < bank.probability
-            seed = torch.randint(0, 2**62, (1,), generator=gen, device=gen.device)
-            flags_cpu, seed = flags.cpu(), int(seed.item())
-            n = int(flags_cpu.sum())
+            # which samples to synthesise and the synthesis seed come from the CPU generator
+            # (checkpointed by the training loop), so no step waits for the GPU here
+            flags = torch.rand(batch_size) < bank.probability
+            seed = int(torch.randint(0, 2**62, (1,)))
+            n = int(flags.sum())
             if n:
                 rng = np.random.default_rng(seed)
                 pick = rng.integers(0, len(bank.rows), size=n)
@@ -139,9 +140,9 @@ def make_sampler(
                     spacing_mm[src],
                     bank.cfg,
                 )
-                sel = flags.to(images.device)
-                x[sel] = res.images
-                y[sel] = res.scores
+                rows = torch.nonzero(flags).squeeze(1).to(images.device, non_blocking=True)
+                x.index_copy_(0, rows, res.images.to(x.dtype))
+                y.index_copy_(0, rows, res.scores.to(y.dtype))
         return normalize_hu(x, hu_window)[:, None], y / TARGET_SCALE
 
     return sample_batch

@@ -1,0 +1,181 @@
+"""Benchmark of the 2D score network on one GPU: the real training loop (sampling + synthesis) vs. an isolated step.
+
+Run on a GPU machine from the repository root (about 2 minutes on an H200):
+
+    python benchmarks/score_net_gpu.py             # writes $OUT/score_net_gpu.json (or benchmarks/results/)
+    python benchmarks/score_net_gpu.py --smoke     # tiny sizes, any device (CPU included): checks it runs
+
+Measured in the same process on the same network (2D VGG11, width 64, 1024-1024 head, 512x512 slices,
+batch 10, bf16 autocast + channels-last on GPU):
+
+* ``isolated``: one optimiser step on synthetic tensors already on the device (CUDA events, warm-up 3,
+  median of 10) - the ceiling for this net and batch;
+* ``real_loop[ablation]``: ``gohscore.training.fit`` with the real sampler of each ablation over
+  device-resident slices: ``none`` (uniform draws), ``balanced`` (1/count weights) and
+  ``balanced_synthesis`` (half of the samples replaced by synthetic GG/RET slices); median epoch time
+  after a warm-up epoch, and ``ratio_to_isolated`` = real samples/s / isolated samples/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from level_net_gpu import release, timed_ms  # noqa: E402
+
+from gohscore.networks import vgg11  # noqa: E402
+from gohscore.scores.sampling import sampling_weights  # noqa: E402
+from gohscore.scores.train import build_bank, make_sampler  # noqa: E402
+from gohscore.training import LoopConfig, autocast, fit, prepare_input, prepare_model, select_device  # noqa: E402
+
+HU_WINDOW = [-1500.0, 1500.0]
+
+
+def synthetic_slices(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` chest-like HU slices (body, two lungs, noise) and TOT/GG/RET targets, half of them healthy."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    images = np.empty((n, size, size), np.int16)
+    for i in range(n):
+        body = ((xx - 0.5) / 0.42) ** 2 + ((yy - 0.5) / 0.3) ** 2 < 1
+        lungs = (((xx - 0.33) / 0.13) ** 2 + ((yy - 0.48) / 0.2) ** 2 < 1) | (
+            ((xx - 0.67) / 0.13) ** 2 + ((yy - 0.48) / 0.2) ** 2 < 1
+        )
+        hu = np.where(body, 40.0, -1000.0)
+        hu = np.where(lungs, -860.0, hu) + rng.normal(0, 15, (size, size))
+        images[i] = hu.astype(np.int16)
+    tot = np.where(np.arange(n) % 2 == 0, 0, rng.integers(1, 21, n) * 5)
+    gg = np.minimum(tot, rng.integers(0, 21, n) * 5)
+    ret = np.minimum(tot, np.maximum(tot - gg, rng.integers(0, 21, n) * 5))
+    return images, np.stack([tot, gg, ret], 1).astype(np.float32)
+
+
+def isolated_step(net: dict, batch: int, size: int, device: torch.device, amp: bool) -> dict:
+    """Step time of the net on synthetic on-device tensors (the anchor protocol)."""
+    torch.manual_seed(0)
+    model = prepare_model(vgg11(**net), device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    x = prepare_input(torch.randn(batch, 1, size, size, device=device), device)
+    y = torch.rand(batch, 3, device=device)
+
+    def step() -> None:
+        with autocast(device, amp):
+            pred = model(x)
+        loss = torch.nn.functional.mse_loss(pred.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    ms = statistics.median(timed_ms(step, device, warm=3, reps=10))
+    return {
+        "batch": batch,
+        "size": size,
+        "ms_per_step": round(ms, 2),
+        "samples_per_s": round(1000 * batch / ms, 1),
+    }
+
+
+def real_loop(
+    net: dict,
+    images: np.ndarray,
+    targets: np.ndarray,
+    ablation: str,
+    batch: int,
+    steps: int,
+    epochs: int,
+    device: torch.device,
+    amp: bool,
+) -> dict:
+    """Samples/s of gohscore.training.fit with the real sampler of ``ablation`` (epochs after the first)."""
+    patients = [f"S{i}" for i in range(len(images))]
+    bank = None
+    if ablation == "balanced_synthesis":
+        empty = pd.DataFrame({"file": [], "pattern": [], "patient": []})
+        bank = build_bank(images, targets, patients, empty, 0.5, 0, device)
+    weights = torch.as_tensor(
+        sampling_weights(targets[:, 0], ablation != "none"), dtype=torch.float32, device=device
+    )
+    sampler = make_sampler(
+        torch.as_tensor(images, device=device),
+        torch.as_tensor(targets, device=device),
+        torch.full((len(images),), 0.7, device=device),
+        weights,
+        batch,
+        HU_WINDOW,
+        bank,
+    )
+    torch.manual_seed(0)
+    cfg = LoopConfig(epochs=epochs, steps_per_epoch=steps, checkpoint_every=10**6, amp=amp, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        hist = fit(
+            vgg11(**net),
+            sampler,
+            torch.nn.functional.mse_loss,
+            lambda m: {"val_loss": 0.0},
+            cfg,
+            Path(tmp),
+            device,
+        )
+    per_epoch = float(hist["seconds"].iloc[1:].median())
+    return {
+        "ablation": ablation,
+        "steps_per_epoch": steps,
+        "epoch_s": round(per_epoch, 3),
+        "ms_per_step": round(1000 * per_epoch / steps, 2),
+        "samples_per_s": round(batch * steps / per_epoch, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print and write the JSON report."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="tiny sizes on any device: checks that it runs")
+    p.add_argument("--out", type=Path, default=None, help="JSON report (default $OUT or benchmarks/results/)")
+    args = p.parse_args(argv)
+    device = select_device("auto")
+    amp = device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    size, width, batch, n, steps, epochs = (64, 4, 4, 16, 3, 3) if args.smoke else (512, 64, 10, 120, 30, 4)
+    net = {"spatial_dims": 2, "in_channels": 1, "out_features": 3, "width": width, "head_features": 1024}
+    res: dict = {
+        "label": "SMOKE (tiny sizes, not a performance figure)" if args.smoke else "GPU benchmark",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor()})",
+        "torch": torch.__version__,
+        "network": net,
+        "isolated": isolated_step(net, batch, size, device, amp),
+    }
+    print("isolated", json.dumps(res["isolated"]), flush=True)
+    images, targets = synthetic_slices(n, size)
+    res["real_loop"] = []
+    for ablation in ("none", "balanced", "balanced_synthesis"):
+        release(device)
+        row = real_loop(net, images, targets, ablation, batch, steps, epochs, device, amp)
+        row["ratio_to_isolated"] = round(row["samples_per_s"] / res["isolated"]["samples_per_s"], 3)
+        res["real_loop"].append(row)
+        print("real_loop", json.dumps(row), flush=True)
+    out = args.out
+    if out is None:
+        base = Path(os.environ["OUT"]) if os.environ.get("OUT") else Path(__file__).parent / "results"
+        out = base / ("score_net_cpu_smoke.json" if args.smoke else "score_net_gpu.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
