@@ -1,4 +1,4 @@
-"""Atomic file writing: an output appears complete or not at all."""
+"""Files between steps: atomic writing (an output appears complete or not at all) and checked table reading."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import pandas as pd
+
+from gohscore.errors import GohscoreError
 
 
 def _umask() -> int:
@@ -50,3 +54,20 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     if directory and final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
+
+
+def read_parquet(path: Path, what: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A parquet table with ``columns`` present and ``patient`` as string; GohscoreError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise GohscoreError(f"{path}: {what} not found; check the path or run the step that writes it")
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise GohscoreError(f"{path}: cannot read {what} as parquet ({err}); regenerate it") from err
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise GohscoreError(f"{path}: {what} lacks columns {missing}; regenerate it")
+    if "patient" in frame.columns:
+        frame["patient"] = frame["patient"].astype(str)
+    return frame

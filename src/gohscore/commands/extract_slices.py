@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from gohscore.errors import GohscoreError
-from gohscore.files import atomic_path
+from gohscore.files import atomic_path, read_parquet
 from gohscore.ingest import manifest_geometry
 from gohscore.progress import progress
 from gohscore.scores.data import INDEX, INDEX_COLUMNS
 from gohscore.scores.slices import extract_levels
-from gohscore.scores.tables_io import parse_params, read_parquet
+from gohscore.scores.tables_io import parse_params
 
 log = logging.getLogger("gohscore")
 

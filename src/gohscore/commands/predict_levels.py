@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gohscore.commands.train_levels import read_parquet
 from gohscore.errors import GohscoreError
-from gohscore.files import atomic_path
+from gohscore.files import atomic_path, read_parquet
 from gohscore.progress import progress
 
 log = logging.getLogger("gohscore")

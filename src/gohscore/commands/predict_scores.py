@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from gohscore.errors import GohscoreError
-from gohscore.files import atomic_path
+from gohscore.files import atomic_path, read_parquet
 from gohscore.scores.data import fold_patients, load_slices, read_index
 from gohscore.scores.rounding import SCORES
-from gohscore.scores.tables_io import read_parquet
 
 log = logging.getLogger("gohscore")
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from gohscore import tables as T
 from gohscore.errors import GohscoreError
-from gohscore.files import atomic_path
+from gohscore.files import atomic_path, read_parquet
 from gohscore.markdown import markdown_document
 
 log = logging.getLogger("gohscore")
@@ -20,14 +20,7 @@ def read_tables(paths: list[Path], what: str, columns: tuple[str, ...] = ()) -> 
     """Read, check ``columns`` of, and concatenate parquet files; GohscoreError naming the file."""
     frames = []
     for path in paths:
-        if not Path(path).is_file():
-            raise GohscoreError(
-                f"{path}: {what} file not found; check the path or run the step that writes it"
-            )
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as err:  # pyarrow raises several types for a damaged file
-            raise GohscoreError(f"{path}: cannot read {what} as parquet ({err}); regenerate it") from err
+        frame = read_parquet(path, f"{what} file")
         T.require_columns(frame, columns, str(path))
         frames.append(frame)
     if not frames:

@@ -5,23 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from gohscore.errors import GohscoreError
+from gohscore.files import read_parquet
 from gohscore.params import parse_params_json
-
-
-def read_parquet(path: Path, what: str) -> pd.DataFrame:
-    """Read a parquet table; a missing or damaged file is a user error naming it."""
-    if not Path(path).is_file():
-        raise GohscoreError(f"{path}: {what} not found; run the step that writes it or fix the path")
-    try:
-        table = pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a damaged file
-        raise GohscoreError(f"{path}: cannot read {what} as parquet ({err}); regenerate it") from err
-    if "patient" in table.columns:
-        table["patient"] = table["patient"].astype(str)
-    return table
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from gohscore.files import read_parquet
 from gohscore.scores.sampling import ABLATIONS
-from gohscore.scores.tables_io import parse_params, read_parquet
+from gohscore.scores.tables_io import parse_params
 
 log = logging.getLogger("gohscore")
 

@@ -63,8 +63,7 @@ def generate_patient(patient: str, params: PhantomParams, seed: int) -> Patient:
     level_slices: dict[int, SliceResult] = {}
     wanted = set(anat.level_k)
     for k in range(anat.n_slices):
-        res = renderer.render(k)
-        volume[k] = res.hu
+        res = renderer.render(k, out=volume[k])
         if renderer.disease is not None:
             pure_area[k] = (np.count_nonzero(res.gg & ~res.ret), np.count_nonzero(res.ret & ~res.gg))
         if k in wanted:

@@ -10,7 +10,7 @@ from scipy import ndimage
 from gohscore.phantom.anatomy import Anatomy, cavity_axes, cavity_value, dome_height, superellipse
 from gohscore.phantom.disease import Disease
 from gohscore.phantom.mediastinum import build_tubes
-from gohscore.phantom.vessels import CapsuleStamper
+from gohscore.phantom.vessels import CapsuleStamper, CapsuleTable
 
 # HU of each tissue (means; noise and blur are added on top)
 HU = {
@@ -56,6 +56,29 @@ def _blur3(img: np.ndarray) -> np.ndarray:
     """Separable [1, 2, 1] / 4 smoothing in both directions (the scanner's slight blur)."""
     kernel = np.array([0.25, 0.5, 0.25], np.float32)
     return ndimage.correlate1d(ndimage.correlate1d(img, kernel, 0, mode="nearest"), kernel, 1, mode="nearest")
+
+
+def _blur3_inner(img: np.ndarray) -> np.ndarray:
+    """``_blur3`` of ``img`` on its interior only (one pixel less on every side), as float32."""
+    rows = img[:-2] + img[2:]
+    rows += img[1:-1]
+    rows += img[1:-1]
+    out = rows[:, :-2] + rows[:, 2:]
+    out += rows[:, 1:-1]
+    out += rows[:, 1:-1]
+    out *= np.float32(1 / 16)
+    return out
+
+
+def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """Bounding box of a 2D mask grown by ``margin`` pixels (clipped to the array)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    n_rows, n_cols = mask.shape
+    return (
+        slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, n_rows)),
+        slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, n_cols)),
+    )
 
 
 class Renderer:
@@ -136,58 +159,119 @@ class Renderer:
         self.periph = np.clip(self.cav0, 0, 1).astype(np.float32)
         self.lung_hu = (HU["lung"] + 28 * self.post).astype(np.float32)
 
-        rows = np.flatnonzero(self.cav_in0.any(axis=1))
-        cols = np.flatnonzero(self.cav_in0.any(axis=0))
-        self.box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        self.box = _bbox(self.cav_in0, 0)
         tubes_rng = np.random.default_rng([*seed_key, 11])
         # coarse matrices need neither many nor sub-pixel vessels
         n_points = int(np.clip(1400 * (0.7 / p) ** 1.5, 120, 1400))
         self.tubes = build_tubes(anat, tubes_rng, n_points=n_points, min_radius=max(0.6, 0.45 * p))
-        self.stamper = CapsuleStamper(anat)
-        for name in ("blood", "airway", "oesophagus", "lung_vessels", "lung_airways"):
-            setattr(self.tubes, name, self.stamper.to_scanner(getattr(self.tubes, name)))
-        self.airway_lumen = self.tubes.lung_airways.copy()
-        self.airway_lumen[:, 6] *= 0.68
         self.disease = None
         if anat.severity > 0:
             self.disease = Disease(
                 anat, np.random.default_rng([*seed_key, 12]), y[self.box[0]], x[self.box[1]]
             )
 
+        # Only a rectangle around the cavity, ribs, spine, sternum and tubes changes from slice
+        # to slice; outside it every slice is the blurred template plus noise. The margin of two
+        # pixels keeps the blur of the changing pixels inside the rectangle's interior.
+        dynamic = self.cav_in0.copy()
+        flat = dynamic.reshape(-1)
+        for idx in (self.ring_idx, self.spine_idx, self.sternum_idx):
+            flat[idx] = True
+        t = self.tubes
+        stamper = CapsuleStamper(anat)
+        tables = {
+            name: stamper.to_scanner(getattr(t, name))
+            for name in ("blood", "airway", "oesophagus", "lung_vessels", "lung_airways")
+        }
+        caps = np.vstack(list(tables.values()))
+        if len(caps):
+            reach = caps[:, 6] + 3.0  # the widest cuff (blood + 3 mm)
+            lo_x = np.minimum(caps[:, 0], caps[:, 3]) - reach
+            hi_x = np.maximum(caps[:, 0], caps[:, 3]) + reach
+            lo_y = np.minimum(caps[:, 1], caps[:, 4]) - reach
+            hi_y = np.maximum(caps[:, 1], caps[:, 4]) + reach
+            j0 = int(np.clip(np.floor((lo_x.min() - x0) / p), 0, n - 1))
+            j1 = int(np.clip(np.ceil((hi_x.max() - x0) / p), 0, n - 1))
+            i0 = int(np.clip(np.floor((lo_y.min() - y0) / p), 0, n - 1))
+            i1 = int(np.clip(np.ceil((hi_y.max() - y0) / p), 0, n - 1))
+            dynamic[i0 : i1 + 1, j0 : j1 + 1] |= True
+        region = _bbox(dynamic, 2)
+        self.region = region
+        r0, c0 = region[0].start, region[1].start
+        n_cols = region[1].stop - c0
+        for name in ("ring_idx", "spine_idx", "sternum_idx"):
+            idx = getattr(self, name)
+            setattr(self, name, (idx // n - r0) * n_cols + (idx % n - c0))
+        self.box = (
+            slice(self.box[0].start - r0, self.box[0].stop - r0),
+            slice(self.box[1].start - c0, self.box[1].stop - c0),
+        )
+        for name in (
+            "u",
+            "v",
+            "template",
+            "cav_in0",
+            "band",
+            "not_spine",
+            "cand0",
+            "dome",
+            "post",
+            "periph",
+            "lung_hu",
+        ):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[region]))
+        self.stamper = CapsuleStamper(anat, *region)
+        airway_lumen = tables["lung_airways"].copy()
+        airway_lumen[:, 6] *= 0.68
+        self.tables = {
+            "blood_cuff": CapsuleTable(tables["blood"], 3.0),
+            "oesophagus": CapsuleTable(tables["oesophagus"]),
+            "airway_cuff": CapsuleTable(tables["airway"], 2.5),
+            "blood": CapsuleTable(tables["blood"]),
+            "airway": CapsuleTable(tables["airway"]),
+            "airway_lumen": CapsuleTable(tables["airway"], -2.0),
+            "lung_vessels": CapsuleTable(tables["lung_vessels"]),
+            "lung_airways": CapsuleTable(tables["lung_airways"]),
+            "lung_airway_lumen": CapsuleTable(airway_lumen),
+        }
+        self.static = np.rint(_blur3(tpl)).astype(np.int16)
+
         noise_rng = np.random.default_rng([*seed_key, 13])
         m = n + n // 2
         bank = noise_rng.standard_normal((4, m, m), dtype=np.float32)
         bank = ndimage.gaussian_filter(bank, (0, 0.7, 0.7))
-        self.noise = bank * np.float32(anat.noise_hu / max(float(bank.std()), 1e-6))
+        bank *= np.float32(anat.noise_hu / max(float(bank.std()), 1e-6))
+        self.noise = np.rint(bank).astype(np.int16)
         self.noise_offsets = noise_rng.integers(0, n // 2 + 1, size=(anat.n_slices, 3))
 
-    def render(self, k: int) -> SliceResult:
-        """Render slice ``k`` (0 = bottom): HU int16 image and lung/GG/RET masks."""
+    def render(self, k: int, out: np.ndarray | None = None) -> SliceResult:
+        """Render slice ``k`` (0 = bottom): HU int16 image (into ``out`` if given) and lung/GG/RET masks."""
         anat = self.anat
         u, v = self.u, self.v
         w = float(anat.slice_w(k))
         z_mm = float(anat.slice_z(k))
-        img = self.template.copy()
         n = anat.matrix
+        img = self.template.copy()
+        shape = img.shape
 
         if w > anat.w_shoulder:
             a, vc, b = cavity_axes(anat, w)
             cav_in = cavity_value(u, v - vc, a, b) < 1
             img[self.cav_in0 & ~cav_in] = HU["muscle"]
-            cand = cav_in & self.band & self.not_spine if w < anat.w_apex else np.zeros((n, n), bool)
+            cand = cav_in & self.band & self.not_spine if w < anat.w_apex else np.zeros(shape, bool)
         else:
             cand = self.cand0
         lung = cand & (self.dome < w)
 
         self._paint_heart(img, lung, w)
         self._paint_abdomen(img, w)
-        t, st = self.tubes, self.stamper
-        st.paint(img, t.blood, w, HU["mediastinal_fat"], grow=3.0, clear=lung)
-        st.paint(img, t.oesophagus, w, HU["muscle"] - 10, clear=lung)
-        st.paint(img, t.airway, w, HU["mediastinal_fat"], grow=2.5, clear=lung)
-        st.paint(img, t.blood, w, HU["blood"], clear=lung)
-        st.paint(img, t.airway, w, HU["airway_wall"], clear=lung)
-        st.paint(img, t.airway, w, HU["air"], grow=-2.0)
+        t, st = self.tables, self.stamper
+        st.paint(img, t["blood_cuff"], w, HU["mediastinal_fat"], clear=lung)
+        st.paint(img, t["oesophagus"], w, HU["muscle"] - 10, clear=lung)
+        st.paint(img, t["airway_cuff"], w, HU["mediastinal_fat"], clear=lung)
+        st.paint(img, t["blood"], w, HU["blood"], clear=lung)
+        st.paint(img, t["airway"], w, HU["airway_wall"], clear=lung)
+        st.paint(img, t["airway_lumen"], w, HU["air"])
 
         img[lung] = self.lung_hu[lung]
         gg = np.zeros((n, n), bool)
@@ -203,18 +287,28 @@ class Renderer:
             val = base + gg_amt * (self.disease.gg_hu - base) + ret_amt * 70
             val = val + ret_amt * lines * (self.disease.ret_hu - val)
             sub[sub_lung] = val[sub_lung]
-            gg[rs, cs] = gg_m & sub_lung
-            ret[rs, cs] = ret_m & sub_lung
-        st.paint(img, t.lung_vessels, w, HU["blood"], only=lung)
-        st.paint(img, t.lung_airways, w, HU["airway_wall"], only=lung)
-        st.paint(img, self.airway_lumen, w, HU["air"] + 40, only=lung)
+            gg[self.region][rs, cs] = gg_m & sub_lung
+            ret[self.region][rs, cs] = ret_m & sub_lung
+        st.paint(img, t["lung_vessels"], w, HU["blood"], only=lung)
+        st.paint(img, t["lung_airways"], w, HU["airway_wall"], only=lung)
+        st.paint(img, t["lung_airway_lumen"], w, HU["air"] + 40, only=lung)
 
         self._paint_bones(img, w)
-        img = _blur3(img)
+        # outside the region the slice is the static blurred template; inside, the blurred
+        # interior of the region (its one-pixel rim is static too); then noise from the bank
+        hu = np.empty((n, n), np.int16) if out is None else out
         nb, oi, oj = self.noise_offsets[k]
-        img += self.noise[nb % 4, oi : oi + n, oj : oj + n]
-        hu = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
-        return SliceResult(hu=hu, lung=lung.copy(), gg=gg, ret=ret)
+        noise = self.noise[nb % 4, oi : oi + n, oj : oj + n]
+        np.add(self.static, noise, out=hu)
+        rs, cs = self.region
+        inner = (slice(rs.start + 1, rs.stop - 1), slice(cs.start + 1, cs.stop - 1))
+        blurred = _blur3_inner(img)
+        np.rint(blurred, out=blurred)
+        np.add(blurred.astype(np.int16), noise[inner], out=hu[inner])
+        np.clip(hu, -1024, 3071, out=hu)
+        lung_full = np.zeros((n, n), bool)
+        lung_full[self.region] = lung
+        return SliceResult(hu=hu, lung=lung_full, gg=gg, ret=ret)
 
     def _paint_heart(self, img: np.ndarray, lung: np.ndarray, w: float) -> None:
         """Heart (with epicardial fat) and left atrium cross-sections; they push the lung aside."""

@@ -71,23 +71,57 @@ def polyline(points: list[tuple[float, float, float]], r: float) -> list[list[fl
     return [capsule(a, b, r) for a, b in zip(points[:-1], points[1:], strict=False)]
 
 
+class CapsuleTable:
+    """Per-capsule constants of one scanner-frame capsule table at one radius change, computed once per patient."""
+
+    def __init__(self, caps: np.ndarray, grow: float = 0.0):
+        caps = np.asarray(caps, float).reshape(-1, 7)
+        r = caps[:, 6] + grow
+        caps = caps[r > 0]
+        self.caps = caps
+        self.r = caps[:, 6] + grow
+        self.r2 = (self.r * self.r).astype(np.float32)
+        w0, w1 = caps[:, 2], caps[:, 5]
+        self.w_lo = np.minimum(w0, w1) - self.r
+        self.w_hi = np.maximum(w0, w1) + self.r
+        d = caps[:, 3:6] - caps[:, 0:3]
+        self.d = d
+        length2 = (d * d).sum(axis=1)
+        self.segment = length2 > 1e-9
+        safe2 = np.where(self.segment, length2, 1.0)
+        self.length2 = np.where(self.segment, length2, 0.0).astype(np.float32)
+        self.ax = np.where(self.segment, d[:, 0] / safe2, 0.0).astype(np.float32)
+        self.ay = np.where(self.segment, d[:, 1] / safe2, 0.0).astype(np.float32)
+        self.az = np.where(self.segment, d[:, 2] / safe2, 0.0)
+        self.x0 = caps[:, 0].astype(np.float32)
+        self.y0 = caps[:, 1].astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.caps)
+
+
 class CapsuleStamper:
-    """Paint capsules onto axial slices, touching only each capsule's bounding box.
+    """Paint capsules onto axial slices (or a rectangular region of them), all capsules of a slice at once.
 
     Capsules are moved once from the body frame into scanner millimetres (the in-plane
-    rotation is an isometry, so distances are unchanged); per slice the bounding boxes of
-    all capsules cutting it are computed together and only the distance test runs per capsule.
+    rotation is an isometry, so distances are unchanged) and their per-capsule constants
+    are kept in a ``CapsuleTable``. Per slice the bounding boxes of all capsules cutting it
+    are computed together, the pixels of every box are gathered into one flat array and the
+    distance test runs on that array in one go (no Python loop over capsules).
     """
 
-    def __init__(self, anat: Anatomy):
-        self.n = anat.matrix
+    def __init__(self, anat: Anatomy, rows: slice | None = None, cols: slice | None = None):
+        n = anat.matrix
+        rows = rows if rows is not None else slice(0, n)
+        cols = cols if cols is not None else slice(0, n)
         self.pixel_mm = anat.pixel_mm
         self.rotation = (float(np.cos(anat.rotation_rad)), float(np.sin(anat.rotation_rad)))
         self.centre = anat.body_xy_mm
         x0, y0, _ = anat.origin_xyz_mm
-        self.x_mm = (x0 + np.arange(self.n) * anat.pixel_mm).astype(np.float32)
-        self.y_mm = (y0 + np.arange(self.n) * anat.pixel_mm).astype(np.float32)
-        self.origin = (x0, y0)
+        self.x_mm = (x0 + np.arange(n) * anat.pixel_mm).astype(np.float32)[cols]
+        self.y_mm = (y0 + np.arange(n) * anat.pixel_mm).astype(np.float32)[rows]
+        self.shape = (len(self.y_mm), len(self.x_mm))
+        self.origin = (x0 + cols.start * anat.pixel_mm, y0 + rows.start * anat.pixel_mm)
 
     def to_scanner(self, caps: Capsules) -> np.ndarray:
         """Capsule table with (u, v) replaced by scanner (x, y) in mm."""
@@ -99,78 +133,77 @@ class CapsuleStamper:
             out[:, iv] = yc + s * caps[:, iu] + c * caps[:, iv]
         return out
 
-    def masks(self, caps: np.ndarray, w: float, grow: float = 0.0):
-        """Yield (row slice, col slice, mask) per scanner-frame capsule (radius + ``grow``) cutting height ``w``."""
-        if len(caps) == 0:
-            return
-        r_all = caps[:, 6] + grow
-        w0_all, w1_all = caps[:, 2], caps[:, 5]
-        sel = np.flatnonzero(
-            (np.minimum(w0_all, w1_all) - r_all <= w) & (np.maximum(w0_all, w1_all) + r_all >= w)
-        )
+    def pixels(self, table: CapsuleTable, w: float) -> np.ndarray:
+        """Flat indices (into this stamper's rows x cols) of the pixels inside any capsule at height ``w``."""
+        sel = np.flatnonzero((table.w_lo <= w) & (table.w_hi >= w))
         if len(sel) == 0:
-            return
-        c = caps[sel]
-        r = r_all[sel]
-        dw = c[:, 5] - c[:, 2]
-        safe = np.where(np.abs(dw) > 1e-6, dw, 1.0)
-        ta = np.where(np.abs(dw) > 1e-6, (w - r - c[:, 2]) / safe, 0.0)
-        tb = np.where(np.abs(dw) > 1e-6, (w + r - c[:, 2]) / safe, 1.0)
+            return np.empty(0, np.intp)
+        c = table.caps[sel]
+        r = table.r[sel]
+        dw = table.d[sel, 2]
+        steep = np.abs(dw) > 1e-6
+        safe = np.where(steep, dw, 1.0)
+        ta = np.where(steep, (w - r - c[:, 2]) / safe, 0.0)
+        tb = np.where(steep, (w + r - c[:, 2]) / safe, 1.0)
         t_lo = np.clip(np.minimum(ta, tb), 0, 1)
         t_hi = np.clip(np.maximum(ta, tb), 0, 1)
         xa, xb = c[:, 0] + t_lo * (c[:, 3] - c[:, 0]), c[:, 0] + t_hi * (c[:, 3] - c[:, 0])
         ya, yb = c[:, 1] + t_lo * (c[:, 4] - c[:, 1]), c[:, 1] + t_hi * (c[:, 4] - c[:, 1])
         x0, y0 = self.origin
         p = self.pixel_mm
-        j0 = np.maximum(np.floor((np.minimum(xa, xb) - r - x0) / p).astype(int), 0)
-        j1 = np.minimum(np.ceil((np.maximum(xa, xb) + r - x0) / p).astype(int) + 1, self.n)
-        i0 = np.maximum(np.floor((np.minimum(ya, yb) - r - y0) / p).astype(int), 0)
-        i1 = np.minimum(np.ceil((np.maximum(ya, yb) + r - y0) / p).astype(int) + 1, self.n)
-        ok = np.flatnonzero((i1 > i0) & (j1 > j0))
-        rows = c[ok].tolist()
-        for (cx0, cy0, cw0, cx1, cy1, cw1, _), ri, a0, a1, b0, b1 in zip(
-            rows,
-            r[ok].tolist(),
-            i0[ok].tolist(),
-            i1[ok].tolist(),
-            j0[ok].tolist(),
-            j1[ok].tolist(),
-            strict=True,
-        ):
-            sx = self.x_mm[b0:b1] - np.float32(cx0)
-            sy = self.y_mm[a0:a1] - np.float32(cy0)
-            dx, dy, dz = cx1 - cx0, cy1 - cy0, cw1 - cw0
-            ww = w - cw0
-            length2 = dx * dx + dy * dy + dz * dz
-            s2 = (sy * sy + np.float32(ww * ww))[:, None] + (sx * sx)[None, :]
-            if length2 > 1e-9:
-                # distance^2 to the segment = |s|^2 + L^2 * tc * (tc - 2 q), q = s.d / L^2, tc = clip(q, 0, 1)
-                q = (sy * np.float32(dy / length2) + np.float32(ww * dz / length2))[:, None] + (
-                    sx * np.float32(dx / length2)
-                )[None, :]
-                tc = np.minimum(np.maximum(q, 0), 1)
-                q *= -2
-                q += tc
-                q *= tc
-                q *= np.float32(length2)
-                s2 += q
-            inside = s2 <= ri * ri
-            yield slice(a0, a1), slice(b0, b1), inside
+        n_rows, n_cols = self.shape
+        j0 = np.maximum(np.floor((np.minimum(xa, xb) - r - x0) / p).astype(np.intp), 0)
+        j1 = np.minimum(np.ceil((np.maximum(xa, xb) + r - x0) / p).astype(np.intp) + 1, n_cols)
+        i0 = np.maximum(np.floor((np.minimum(ya, yb) - r - y0) / p).astype(np.intp), 0)
+        i1 = np.minimum(np.ceil((np.maximum(ya, yb) + r - y0) / p).astype(np.intp) + 1, n_rows)
+        height = np.maximum(i1 - i0, 0)
+        width = np.maximum(j1 - j0, 0)
+        count = height * width
+        total = int(count.sum())
+        if total == 0:
+            return np.empty(0, np.intp)
+        # pixel e of the gathered array belongs to capsule cap[e], at (row, col) inside its box
+        cap = np.repeat(np.arange(len(sel)), count)
+        local = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        width_e = width[cap]
+        row = local // width_e
+        col = local - row * width_e
+        row += i0[cap]
+        col += j0[cap]
+        # distance^2 to the segment = |s|^2 + L^2 * tc * (tc - 2 q), q = s.d / L^2, tc = clip(q, 0, 1)
+        ww = w - c[:, 2]
+        sx = self.x_mm[col] - table.x0[sel][cap]
+        sy = self.y_mm[row] - table.y0[sel][cap]
+        s2 = sy * sy
+        s2 += (ww * ww).astype(np.float32)[cap]
+        s2 += sx * sx
+        q = sy * table.ay[sel][cap]
+        q += (ww * table.az[sel]).astype(np.float32)[cap]
+        q += sx * table.ax[sel][cap]
+        tc = np.minimum(np.maximum(q, 0), 1)
+        q *= -2
+        q += tc
+        q *= tc
+        q *= table.length2[sel][cap]
+        s2 += q
+        inside = s2 <= table.r2[sel][cap]
+        return (row * n_cols + col)[inside]
 
     def paint(
         self,
         img: np.ndarray,
-        caps: np.ndarray,
+        table: CapsuleTable,
         w: float,
         value: float,
-        grow: float = 0.0,
         only: np.ndarray | None = None,
         clear: np.ndarray | None = None,
     ) -> None:
-        """Set ``img`` to ``value`` inside scanner-frame capsules (only where ``only``; clear ``clear`` there)."""
-        for rs, cs, inside in self.masks(caps, w, grow):
-            if only is not None:
-                inside &= only[rs, cs]
-            img[rs, cs][inside] = value
-            if clear is not None:
-                clear[rs, cs][inside] = False
+        """Set ``img`` to ``value`` inside the table's capsules (only where ``only``; clear ``clear`` there)."""
+        idx = self.pixels(table, w)
+        if len(idx) == 0:
+            return
+        if only is not None:
+            idx = idx[only.reshape(-1)[idx]]
+        img.reshape(-1)[idx] = value
+        if clear is not None:
+            clear.reshape(-1)[idx] = False
