@@ -39,7 +39,31 @@ def test_vgg11_widths_and_paper_layout() -> None:
     std = vgg11(2, 1, 3, width=64)
     assert [m.out_channels for m in std.modules() if isinstance(m, torch.nn.Conv2d)] == vgg11_channels(64)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
-    assert [(m.in_features, m.out_features) for m in linears] == [(128, 1024), (1024, 1024), (1024, 5)]
+    # the head sees a 6 x 8 x 8 feature grid (the paper crop / 32), not a global average
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (128 * 6 * 8 * 8, 1024),
+        (1024, 1024),
+        (1024, 5),
+    ]
+    head_2d = [m for m in std.modules() if isinstance(m, torch.nn.Linear)][0]
+    assert head_2d.in_features == 25088  # torchvision's vgg11_bn: 512 x 7 x 7
+    gap = vgg11(2, 1, 3, width=2, head_features=8, pool_size=[1, 1])
+    assert [m for m in gap.modules() if isinstance(m, torch.nn.Linear)][0].in_features == 16
+
+
+def test_head_sees_where_a_structure_lies() -> None:
+    """With the default feature grid, a shifted input gives a different output; a global average barely can."""
+    torch.manual_seed(0)
+    x = torch.zeros(1, 1, 64, 64)
+    x[..., 10:18, 20:28] = 1.0
+    shifted = torch.roll(x, shifts=30, dims=2)
+    net = vgg11(2, 1, 1, width=2, head_features=8, dropout=0.0).eval()
+    for layer in net.classifier:
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.normal_(layer.weight, 0.0, 0.5)
+    with torch.no_grad():
+        a, b = net(x), net(shifted)
+    assert (a - b).abs().item() > 1e-3 * max(a.abs().item(), b.abs().item())
 
 
 def test_vgg11_multichannel_2d() -> None:

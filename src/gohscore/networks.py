@@ -7,6 +7,7 @@ the score network ``vgg11(2, 1, 3, width=64)`` (the layout of torchvision's ``vg
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from gohscore.errors import GohscoreError
 log = logging.getLogger("gohscore")
 
 # Channel multipliers of VGG11 ("A"); "M" is a 2x max pooling.
+# Feature map kept before the head, per dimension: torchvision's 7 x 7 in 2D (25088 = 512 * 7 * 7
+# inputs to the head at width 64) and the paper crop's 6 x 8 x 8 in 3D (192 x 256 x 256 / 32).
+# A global average would make the output nearly blind to *where* a structure lies in the input,
+# which is what the level network regresses.
+DEFAULT_POOL: dict[int, tuple[int, ...]] = {2: (7, 7), 3: (6, 8, 8)}
 VGG11_PLAN: tuple[int | str, ...] = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M")
 
 
@@ -34,7 +40,7 @@ def vgg11_channels(width: int, last_block: int = 8) -> list[int]:
 
 
 class VGG11(nn.Module):
-    """VGG11 with BatchNorm: conv features, global average pooling, a three-layer regression head."""
+    """VGG11 with BatchNorm: conv features, adaptive average pooling to a small grid, a three-layer head."""
 
     def __init__(
         self,
@@ -45,6 +51,7 @@ class VGG11(nn.Module):
         head_features: int = 1024,
         dropout: float = 0.5,
         channels: Sequence[int] | None = None,
+        pool_size: Sequence[int] | None = None,
     ) -> None:
         """Build the layers; see :func:`vgg11` for the arguments."""
         super().__init__()
@@ -70,9 +77,12 @@ class VGG11(nn.Module):
             channels = out
         # Same module indices as torchvision's vgg11_bn, so its feature weights load by name.
         self.features = nn.Sequential(*layers)
-        self.avgpool = Pool[Pool.ADAPTIVEAVG, spatial_dims](1)
+        pool = tuple(int(s) for s in (pool_size if pool_size is not None else DEFAULT_POOL[spatial_dims]))
+        if len(pool) != spatial_dims or min(pool) < 1:
+            raise ValueError(f"pool_size must be {spatial_dims} positive sizes, got {pool}")
+        self.avgpool = Pool[Pool.ADAPTIVEAVG, spatial_dims](pool)
         self.classifier = nn.Sequential(
-            nn.Linear(channels, head_features),
+            nn.Linear(channels * math.prod(pool), head_features),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(head_features, head_features),
@@ -153,16 +163,18 @@ def vgg11(
     dropout: float = 0.5,
     pretrained: Path | None = None,
     channels: Sequence[int] | None = None,
+    pool_size: Sequence[int] | None = None,
 ) -> nn.Module:
     """A VGG11-BN regressor for ``spatial_dims`` 2 or 3 with base ``width`` and a ``head_features`` head.
 
-    ``channels`` (eight widths) overrides ``width``; ``pretrained`` is a local state-dict file.
+    ``channels`` (eight widths) overrides ``width``; ``pool_size`` is the feature grid fed to the head
+    (default :data:`DEFAULT_POOL`; ``[1, 1]`` is a global average); ``pretrained`` is a local state-dict file.
 
     >>> net = vgg11(3, 1, 5, channels=vgg11_channels(8, last_block=16))  # the paper's level network
     >>> net(torch.zeros(2, 1, 20, 29, 31)).shape
     torch.Size([2, 5])
     """
-    model = VGG11(spatial_dims, in_channels, out_features, width, head_features, dropout, channels)
+    model = VGG11(spatial_dims, in_channels, out_features, width, head_features, dropout, channels, pool_size)
     if pretrained is not None:
         load_pretrained(model, Path(pretrained))
     return model

@@ -24,7 +24,7 @@ from gohscore.levels.data import (
 )
 from gohscore.levels.decode import decode_windows, spread_starts
 from gohscore.levels.predict import window_indices
-from gohscore.networks import vgg11, vgg11_channels
+from gohscore.networks import DEFAULT_POOL, vgg11, vgg11_channels
 from gohscore.training import CARD, LoopConfig, fit, select_device, write_model_card
 
 log = logging.getLogger("gohscore")
@@ -60,6 +60,7 @@ def network_args(params: dict) -> dict:
         "head_features": int(params["head_features"]),
         "dropout": 0.5,
         "channels": vgg11_channels(width, last_block=16),
+        "pool_size": list(DEFAULT_POOL[3]),
     }
 
 

@@ -185,7 +185,7 @@ def train_scores(
     out_dir: Path,
 ) -> pd.DataFrame:
     """Train one score network (fold ``fold`` is never read); write model.pt, model.json, history.parquet."""
-    from gohscore.networks import vgg11
+    from gohscore.networks import DEFAULT_POOL, vgg11
     from gohscore.training import LoopConfig, fit, select_device, write_model_card
 
     if ablation not in ABLATIONS:
@@ -253,6 +253,7 @@ def train_scores(
         "width": int(params.get("width", 64)),
         "head_features": int(params.get("head_features", 1024)),
         "dropout": 0.5,
+        "pool_size": list(DEFAULT_POOL[2]),
     }
     loop_seed = int(np.random.default_rng([seed, fold]).integers(2**31))
     torch.manual_seed(loop_seed)  # the same initial weights for every ablation of a fold
