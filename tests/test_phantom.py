@@ -11,6 +11,7 @@ from gohscore.phantom.labels import LEVELS, area_percentages, consistent_scores,
 from gohscore.phantom.observers import observer_patients, observer_rows
 from gohscore.phantom.render import HU
 from gohscore.phantom.sizes import parse_params
+from gohscore.phantom.vessels import CapsuleStamper, CapsuleTable, grow_tree
 
 TINY = {
     "n_patients": 30,
@@ -124,3 +125,69 @@ def test_bad_params_raise_user_errors():
         parse_params({"size": "tiny"})
     with pytest.raises(GohscoreError, match="n_observer_patients"):
         parse_params({**TINY, "n_observer_patients": 99})
+
+
+def _segment_distance(px, py, pw, caps):
+    """Brute force: distance of every point to every capsule's axis segment, (points, capsules)."""
+    a, b = caps[None, :, 0:3], caps[None, :, 3:6]
+    p = np.stack([px, py, np.full_like(px, pw)], axis=1)[:, None, :]
+    d = b - a
+    t = np.clip(((p - a) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0, 1)
+    return np.linalg.norm(p - (a + t[..., None] * d), axis=-1)
+
+
+def test_capsule_stamper_matches_brute_force_distances(params):
+    pat = generate_patient("P0002", parse_params({**TINY, "size": "demo"}), 7)
+    anat = pat.anatomy
+    rng = np.random.default_rng(3)
+    x0, y0, _ = anat.origin_xyz_mm
+    span = anat.matrix * anat.pixel_mm
+    n = 60
+    start = np.column_stack(
+        [x0 + rng.uniform(0, span, n), y0 + rng.uniform(0, span, n), rng.uniform(-60, 60, n)]
+    )
+    end = start + rng.normal(0, 25, (n, 3))
+    end[:5, 2] = start[:5, 2]  # lying in a slice
+    end[5:8] = start[5:8]  # spheres
+    caps = np.column_stack([start, end, rng.uniform(0.5, 30, n)])
+    rows, cols = slice(5, anat.matrix - 9), slice(11, anat.matrix - 3)
+    stamper = CapsuleStamper(anat, rows, cols)
+    table = CapsuleTable([(caps[:30], [(0, 1.0, 0.0)]), (caps[30:], [(1, 1.0, 2.0), (2, 0.5, -1.0)])])
+    yy, xx = np.meshgrid(stamper.y_mm.astype(float), stamper.x_mm.astype(float), indexing="ij")
+    radius = {0: caps[:, 6], 1: caps[:, 6] + 2.0, 2: 0.5 * caps[:, 6] - 1.0}
+    owner = {0: np.arange(n) < 30, 1: np.arange(n) >= 30, 2: np.arange(n) >= 30}
+    for w in (-40.0, 0.3, 17.0):
+        idx, part = stamper.pixels(table, w)
+        dist = _segment_distance(xx.ravel(), yy.ravel(), w, caps)
+        for p in (0, 1, 2):
+            got = np.bincount(idx[part == p], minlength=xx.size)
+            # every pixel once per capsule of the part holding it (up to float32 rounding on an edge)
+            inside = (dist <= radius[p][None, :]) & owner[p][None, :]
+            edge = (np.abs(dist - radius[p][None, :]) < 1e-3).any(1)
+            assert np.array_equal(got[~edge], inside[~edge].sum(1)), (w, p)
+        assert set(np.unique(part)) <= {0, 1, 2}
+
+
+def test_grow_tree_thins_towards_the_periphery():
+    rng = np.random.default_rng(5)
+    points = rng.uniform(-50, 50, (800, 3))
+    a = grow_tree(np.zeros(3), points, 6.0, np.random.default_rng(1), min_radius=0.7)
+    b = grow_tree(np.zeros(3), points, 6.0, np.random.default_rng(1), min_radius=0.7)
+    assert np.array_equal(a, b) and a.shape[1] == 7 and len(a) > 100
+    assert a[0, 6] == 6.0 and a[:, 6].min() >= 0.7 * 0.8
+    # one generation at a time: rows 1 and 2 are the root's children, starting at its end and
+    # carrying its radius cubed between them (Murray's law), and radii only shrink
+    assert np.allclose(a[1:3, 0:3], a[0, 3:6])
+    assert np.isclose((a[1:3, 6] ** 3).sum(), 6.0**3)
+    assert a[:, 6].max() == 6.0
+
+
+def test_gaussian_wrap_matches_scipy():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    from gohscore.phantom.disease import gaussian_wrap
+
+    rng = np.random.default_rng(0)
+    for shape, sigma, truncate in (((9, 5, 7), (1.8, 2.5, 1.0), 3.0), ((2, 30, 40), (0, 0.7, 0.7), 4.0)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = ndimage.gaussian_filter(x, sigma, mode="wrap", truncate=truncate)
+        assert np.allclose(gaussian_wrap(x, sigma, truncate), want, atol=1e-5)

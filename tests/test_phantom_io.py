@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -10,9 +11,11 @@ import pydicom
 import SimpleITK as sitk
 
 from gohscore.cli import main as cli
-from gohscore.phantom.cohort import generate_patient, volume_image
+from gohscore.io import check_nifti_complete
+from gohscore.phantom.cohort import generate_patient, volume_image, write_patient
 from gohscore.phantom.dicom import write_dicom_series
 from gohscore.phantom.labels import SCORE_COLUMNS, Z_COLUMNS
+from gohscore.phantom.nifti import write_nifti_gz
 from gohscore.phantom.sizes import parse_params
 
 TINY = {"n_patients": 6, "size": "tiny", "dicom_every": 3, "n_observer_patients": 2, "patches_per_pattern": 1}
@@ -38,6 +41,50 @@ def test_dicom_round_trip_matches_nifti(tmp_path):
     ds = pydicom.dcmread(tmp_path / "dcm" / "IM0001.dcm")
     assert ds.Modality == "CT" and ds.PatientID == "P0003" and float(ds.RescaleIntercept) == -1024
     assert int(ds.pixel_array.min()) == int(pat.volume[0].min()) + 1024  # stored values are not plain HU
+
+
+def test_fast_nifti_writer_reads_back_as_simpleitk_writes(tmp_path):
+    rng = np.random.default_rng(0)
+    volume = rng.normal(-500, 400, (7, 33, 41)).astype(np.int16)
+    spacing, origin = (0.703, 0.703, 1.25), (-181.3, -176.2, -300.5)
+    path = tmp_path / "fast.nii.gz"
+    write_nifti_gz(path, volume, spacing, origin)
+    sitk.WriteImage(volume_image(volume, spacing, origin), str(tmp_path / "itk.nii"))
+    fast, itk = sitk.ReadImage(str(path)), sitk.ReadImage(str(tmp_path / "itk.nii"))
+    assert fast.GetPixelID() == sitk.sitkInt16
+    assert np.array_equal(sitk.GetArrayFromImage(fast), volume)
+    assert fast.GetSpacing() == itk.GetSpacing() and fast.GetOrigin() == itk.GetOrigin()
+    assert fast.GetDirection() == itk.GetDirection()
+    check_nifti_complete(path)  # one gzip member: its trailer holds the whole length
+    raw = gzip.decompress(path.read_bytes())  # checks the gzip CRC and length too
+    assert raw[:352] == (tmp_path / "itk.nii").read_bytes()[:352]  # the very header ITK writes
+    assert raw[352:] == volume.tobytes()
+    # 2D (the patches): as ITK writes a 2D image
+    image = volume[3]
+    write_nifti_gz(tmp_path / "p.nii.gz", image, spacing[:2], origin[:2])
+    ref = sitk.GetImageFromArray(image)
+    ref.SetSpacing(spacing[:2])
+    ref.SetOrigin(origin[:2])
+    sitk.WriteImage(ref, str(tmp_path / "p.nii"))
+    back = sitk.ReadImage(str(tmp_path / "p.nii.gz"))
+    assert back.GetDimension() == 2 and np.array_equal(sitk.GetArrayFromImage(back), image)
+    assert gzip.decompress((tmp_path / "p.nii.gz").read_bytes()) == (tmp_path / "p.nii").read_bytes()
+
+
+def test_streamed_scan_equals_generated_volume(tmp_path, monkeypatch):
+    import gohscore.phantom.cohort as cohort
+
+    monkeypatch.setattr(cohort, "SLAB_SLICES", 3)  # several slabs, the last one short
+    params = parse_params(TINY)
+    for pid in ("P0002", "P0003"):  # NIfTI, DICOM (dicom_every 3)
+        pat = generate_patient(pid, params, 7)
+        part = write_patient(pid, params, 7, tmp_path / "s" / pid, tmp_path / "p" / pid)
+        scan = tmp_path / "s" / pid
+        img = sitk.ReadImage(str(scan / f"{pid}.nii.gz")) if pid == "P0002" else _read_series(scan)
+        assert np.array_equal(sitk.GetArrayFromImage(img), pat.volume)
+        assert np.allclose(img.GetOrigin(), pat.origin_xyz_mm, atol=1e-3)
+        assert np.allclose(img.GetSpacing(), pat.spacing_xyz_mm, atol=1e-4)
+        assert part["label"] == pat.label and part["info"]["shape_xyz"][2] == pat.volume.shape[0]
 
 
 def test_phantom_commands_end_to_end(tmp_path):

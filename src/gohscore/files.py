@@ -8,10 +8,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gohscore.errors import GohscoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _umask() -> int:
@@ -58,6 +60,8 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
 
 def read_parquet(path: Path, what: str, columns: Sequence[str] = ()) -> pd.DataFrame:
     """A parquet table with ``columns`` present and ``patient`` as string; GohscoreError naming the file."""
+    import pandas as pd  # lazily: the phantom and resample jobs never read tables
+
     path = Path(path)
     if not path.is_file():
         raise GohscoreError(f"{path}: {what} not found; check the path or run the step that writes it")

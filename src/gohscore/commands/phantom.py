@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gohscore.phantom.cohort import write_part, write_patient
+from gohscore.phantom.cohort import tune_allocator, write_part, write_patient
 from gohscore.phantom.params import params_from_json
 from gohscore.phantom.sizes import patient_index
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         from gohscore.errors import GohscoreError
 
         raise GohscoreError(f"--patient {args.patient} is beyond phantom.n_patients = {params.n_patients}")
+    tune_allocator()
     part = write_patient(args.patient, params, args.seed, args.scan_dir, args.patch_dir)
     write_part(part, args.part)
     return 0

@@ -6,7 +6,7 @@ import argparse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from gohscore.phantom.cohort import write_patient, write_tables
+from gohscore.phantom.cohort import tune_allocator, write_patient, write_tables
 from gohscore.phantom.params import params_from_json
 from gohscore.phantom.sizes import PhantomParams, patient_id
 from gohscore.progress import progress
@@ -24,7 +24,7 @@ def generate_cohort(out: Path, params: PhantomParams, seed: int, jobs: int = 1) 
     if jobs <= 1:
         parts = list(progress(map(_one, todo), "phantom patients", total=len(todo)))
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=tune_allocator) as pool:
             parts = list(progress(pool.map(_one, todo), "phantom patients", total=len(todo)))
     write_tables(parts, out)
     return parts

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from gohscore.files import atomic_path
 from gohscore.phantom.anatomy import Anatomy, draw_anatomy
-from gohscore.phantom.dicom import write_dicom_series
 from gohscore.phantom.labels import LEVELS, SCORE_COLUMNS, Z_COLUMNS, area_percentages, consistent_scores
+from gohscore.phantom.nifti import NiftiGzWriter, write_nifti_gz
 from gohscore.phantom.observers import observer_patients, observer_rows
 from gohscore.phantom.patches import crop_patches
 from gohscore.phantom.render import Renderer, SliceResult
@@ -52,22 +52,76 @@ class Patient:
         return self.anatomy.origin_xyz_mm
 
 
-def generate_patient(patient: str, params: PhantomParams, seed: int) -> Patient:
-    """Generate one patient in memory; deterministic in (seed, patient index, size)."""
+def tune_allocator() -> None:
+    """Make glibc keep freed memory for reuse in this process (a no-op elsewhere).
+
+    Rendering allocates and frees several slice-sized arrays per slice. Above glibc's default
+    mmap threshold each of them is a fresh mapping whose pages fault in again; on the shared
+    2-core test machine that cost up to a second of kernel time per paper-size patient.
+    Raising the mmap and trim thresholds keeps such arrays on the heap (peak RSS grows by some
+    tens of MiB). Meant for the per-patient worker processes (``gohscore phantom``, the
+    ``phantom-cohort`` pool), not for library callers.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: only buffers of 64 MiB and more are mapped
+        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD: give the heap's top back only past 256 MiB free
+        libc.mallopt(-2, 64 << 20)  # M_TOP_PAD: grow the heap 64 MiB at a time
+    except (OSError, AttributeError):
+        pass
+
+
+SLAB_SLICES = 16  # slices rendered between two hand-overs to a streaming writer
+
+
+@dataclass
+class _Rendered:
+    """What rendering every slice leaves behind besides the voxels."""
+
+    anatomy: Anatomy
+    renderer: Renderer
+    levels: list[SliceResult]
+    raw_percent: dict[str, float]
+    label: dict
+    pure_area: np.ndarray
+
+
+def _anatomy(patient: str, params: PhantomParams, seed: int) -> Anatomy:
+    """The patient's anatomy: the first draw of its random streams."""
+    return draw_anatomy(np.random.default_rng([seed, patient_index(patient), 0]), params.preset)
+
+
+def _render_patient(
+    patient: str,
+    anat: Anatomy,
+    seed: int,
+    volume: np.ndarray | None = None,
+    sink: Callable[[int, np.ndarray], None] | None = None,
+) -> _Rendered:
+    """Render every slice, bottom up, into ``volume`` (allocated by the caller, or a reused slab
+    buffer when None) and hand each slab of ``SLAB_SLICES`` slices to ``sink(first_k, slab)``."""
     index = patient_index(patient)
-    anat = draw_anatomy(np.random.default_rng([seed, index, 0]), params.preset)
     renderer = Renderer(anat, (seed, index))
-    n = anat.matrix
-    volume = np.empty((anat.n_slices, n, n), np.int16)
-    pure_area = np.zeros((anat.n_slices, 2), np.int64)
+    n, n_slices = anat.matrix, anat.n_slices
+    buffer = np.empty((min(SLAB_SLICES, n_slices), n, n), np.int16) if volume is None else None
+    pure_area = np.zeros((n_slices, 2), np.int64)
     level_slices: dict[int, SliceResult] = {}
     wanted = set(anat.level_k)
-    for k in range(anat.n_slices):
-        res = renderer.render(k, out=volume[k])
-        if renderer.disease is not None:
-            pure_area[k] = (np.count_nonzero(res.gg & ~res.ret), np.count_nonzero(res.ret & ~res.gg))
-        if k in wanted:
-            level_slices[k] = res
+    for k0 in range(0, n_slices, SLAB_SLICES):
+        k1 = min(k0 + SLAB_SLICES, n_slices)
+        slab = volume[k0:k1] if volume is not None else buffer[: k1 - k0]
+        for k in range(k0, k1):
+            res = renderer.render(k, out=slab[k - k0])
+            if renderer.disease is not None:
+                pure_area[k] = (np.count_nonzero(res.gg & ~res.ret), np.count_nonzero(res.ret & ~res.gg))
+            if k in wanted:
+                level_slices[k] = (
+                    res if volume is not None else SliceResult(res.hu.copy(), res.lung, res.gg, res.ret)
+                )
+        if sink is not None:
+            sink(k0, slab)
     levels = [level_slices[k] for k in anat.level_k]
     label: dict = {"patient": patient}
     raw: dict[str, float] = {}
@@ -81,11 +135,21 @@ def generate_patient(patient: str, params: PhantomParams, seed: int) -> Patient:
     mean_tot = float(np.mean([label[f"L{level}_TOT"] for level in LEVELS]))
     fvc_rng = np.random.default_rng([seed, index, 4])
     label["fvc_percent"] = round(float(np.clip(100 - 0.9 * mean_tot + fvc_rng.normal(0, 10), 35, 130)), 1)
-    return Patient(patient, anat, renderer, volume, levels, raw, label, pure_area)
+    return _Rendered(anat, renderer, levels, raw, label, pure_area)
 
 
-def volume_image(volume: np.ndarray, spacing_xyz_mm, origin_xyz_mm) -> sitk.Image:
+def generate_patient(patient: str, params: PhantomParams, seed: int) -> Patient:
+    """Generate one patient in memory; deterministic in (seed, patient index, size)."""
+    anat = _anatomy(patient, params, seed)
+    volume = np.empty((anat.n_slices, anat.matrix, anat.matrix), np.int16)
+    r = _render_patient(patient, anat, seed, volume=volume)
+    return Patient(patient, r.anatomy, r.renderer, volume, r.levels, r.raw_percent, r.label, r.pure_area)
+
+
+def volume_image(volume: np.ndarray, spacing_xyz_mm, origin_xyz_mm):
     """SimpleITK image of an HU volume (zyx) with axis-aligned LPS geometry."""
+    import SimpleITK as sitk
+
     img = sitk.GetImageFromArray(volume)
     img.SetSpacing(tuple(float(s) for s in spacing_xyz_mm))
     img.SetOrigin(tuple(float(o) for o in origin_xyz_mm))
@@ -102,18 +166,25 @@ def write_patient(patient: str, params: PhantomParams, seed: int, scan_dir: Path
     """Generate one patient and write its scan folder and patch folder; return its part (rows for the tables)."""
     start = time.perf_counter()
     index = patient_index(patient)
-    pat = generate_patient(patient, params, seed)
-    anat = pat.anatomy
+    anat = _anatomy(patient, params, seed)
+    spacing = (anat.pixel_mm, anat.pixel_mm, anat.slice_mm)
+    shape = (anat.n_slices, anat.matrix, anat.matrix)
     dicom = is_dicom(patient, params)
+    # the scan is written while it is rendered, a slab at a time: the whole volume is never held
     with atomic_path(scan_dir, directory=True) as tmp:
         if dicom:
-            write_dicom_series(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm, patient, tmp, seed)
+            from gohscore.phantom.dicom import DicomSeriesWriter  # SimpleITK only where needed
+
+            series = DicomSeriesWriter(spacing, anat.origin_xyz_mm, patient, tmp, seed)
+
+            def sink(k0: int, slab: np.ndarray) -> None:
+                for j, slice_hu in enumerate(slab):
+                    series.write(k0 + j, slice_hu)
+
+            pat = _render_patient(patient, anat, seed, sink=sink)
         else:
-            writer = sitk.ImageFileWriter()
-            writer.SetFileName(str(tmp / f"{patient}.nii.gz"))
-            writer.UseCompressionOn()
-            writer.SetCompressionLevel(1)
-            writer.Execute(volume_image(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm))
+            with NiftiGzWriter(tmp / f"{patient}.nii.gz", shape, spacing, anat.origin_xyz_mm) as nifti:
+                pat = _render_patient(patient, anat, seed, sink=lambda _k0, slab: nifti.write(slab))
     patch_rows = []
     patches = crop_patches(
         pat.renderer.render,
@@ -128,10 +199,8 @@ def write_patient(patient: str, params: PhantomParams, seed: int, scan_dir: Path
         for pattern, _k, i, j, crop in patches:
             name = f"{pattern.lower()}_{counts[pattern]}.nii.gz"
             counts[pattern] += 1
-            img = sitk.GetImageFromArray(crop)
-            img.SetSpacing((anat.pixel_mm, anat.pixel_mm))
-            img.SetOrigin((x0 + j * anat.pixel_mm, y0 + i * anat.pixel_mm))
-            sitk.WriteImage(img, str(tmp / name), True)
+            origin = (x0 + j * anat.pixel_mm, y0 + i * anat.pixel_mm)
+            write_nifti_gz(tmp / name, crop, (anat.pixel_mm, anat.pixel_mm), origin)
             patch_rows.append({"file": f"{patient}/{name}", "pattern": pattern, "patient": patient})
     observers = []
     if patient in observer_patients(seed, params.n_patients, params.n_observer_patients):
@@ -148,8 +217,8 @@ def write_patient(patient: str, params: PhantomParams, seed: int, scan_dir: Path
             "severity": round(anat.severity, 4),
             "gg_share": round(anat.gg_share, 4),
             "shape_xyz": [anat.matrix, anat.matrix, anat.n_slices],
-            "spacing_xyz_mm": list(pat.spacing_xyz_mm),
-            "origin_xyz_mm": list(pat.origin_xyz_mm),
+            "spacing_xyz_mm": list(spacing),
+            "origin_xyz_mm": list(anat.origin_xyz_mm),
             "level_slices": list(anat.level_k),
             "raw_percent": {key: round(value, 3) for key, value in pat.raw_percent.items()},
             "seconds": round(time.perf_counter() - start, 3),

@@ -10,9 +10,40 @@ is coherent in 3D. Biases make it basal, peripheral and posterior.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from gohscore.phantom.anatomy import Anatomy
+
+
+def gaussian_wrap(field: np.ndarray, sigma: tuple[float, ...], truncate: float = 4.0) -> np.ndarray:
+    """Gaussian smoothing with periodic edges, as float32 (``scipy.ndimage.gaussian_filter(mode="wrap")``).
+
+    Separable: per axis the truncated, normalised kernel is applied to the periodically padded
+    array as a sum of shifted views (the kernels here have at most 13 taps), in float32.
+    Keeps scipy out of the phantom's imports.
+    """
+    out = np.asarray(field, np.float32)
+    for axis, s in enumerate(sigma):
+        if s <= 1e-15:
+            continue
+        radius = int(truncate * float(s) + 0.5)
+        x = np.arange(-radius, radius + 1)
+        kernel = np.exp(-0.5 * (x / float(s)) ** 2)
+        kernel = (kernel / kernel.sum()).astype(np.float32)
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="wrap")
+        n = out.shape[axis]
+        view = [slice(None)] * out.ndim
+        acc = None
+        for i, weight in enumerate(kernel):
+            view[axis] = slice(i, i + n)
+            term = weight * padded[tuple(view)]
+            if acc is None:
+                acc = term
+            else:
+                acc += term
+        out = acc
+    return out
 
 
 def _interp_index(
@@ -45,27 +76,39 @@ class _CoarseField:
         nz = int((z_range_mm[1] + pad - self.z0) / step_z) + 2
         self.step_z, self.nz = step_z, nz
         sigma = (corr_mm / step_z, corr_mm / step_xy, corr_mm / step_xy)
-        self.fields = []
+        fields = []
         for _ in range(count):
             noise = rng.standard_normal((nz, ny, nx), dtype=np.float32)
-            smooth = ndimage.gaussian_filter(noise, sigma, mode="wrap", truncate=3.0)
+            smooth = gaussian_wrap(noise, sigma, truncate=3.0)
             smooth /= max(float(smooth.std()), 1e-6)
-            self.fields.append(smooth)
+            fields.append(smooth)
+        self.fields = np.stack(fields, axis=1)  # (nz, count, ny, nx): one height holds every field
         self.iy, self.fy = _interp_index(rows_mm, self.y0, step_xy, ny)
         self.ix, self.fx = _interp_index(cols_mm, self.x0, step_xy, nx)
         self.fy = self.fy[:, None]
 
-    def at(self, z_mm: float) -> list[np.ndarray]:
-        """Every field on the fine (rows, cols) grid at world height ``z_mm``."""
+    def at(self, z_mm: float, rows: slice = slice(None), cols: slice = slice(None)) -> list[np.ndarray]:
+        """Every field on the fine (rows, cols) grid at world height ``z_mm`` (optionally a sub-block of it)."""
         pos = float(np.clip((z_mm - self.z0) / self.step_z, 0, self.nz - 1 - 1e-6))
         lo = int(pos)
         f = np.float32(pos - lo)
-        out = []
-        for field in self.fields:
-            plane = (1 - f) * field[lo] + f * field[lo + 1]
-            rows = plane[self.iy] * (1 - self.fy) + plane[self.iy + 1] * self.fy
-            out.append(rows[:, self.ix] * (1 - self.fx) + rows[:, self.ix + 1] * self.fx)
-        return out
+        iy, fy = self.iy[rows], self.fy[rows]
+        ix, fx = self.ix[cols], self.fx[cols]
+        # only the coarse rows and columns the block needs
+        y_lo, y_hi = int(iy[0]), int(iy[-1]) + 2
+        x_lo, x_hi = int(ix[0]), int(ix[-1]) + 2
+        iy, ix = iy - y_lo, ix - x_lo
+        below = self.fields[lo, :, y_lo:y_hi, x_lo:x_hi]
+        above = self.fields[lo + 1, :, y_lo:y_hi, x_lo:x_hi]
+        plane = below + f * (above - below)
+        # columns first (on the few coarse rows), then whole fine rows
+        left, right = plane[:, :, ix], plane[:, :, ix + 1]
+        cols_ = left + fx * (right - left)
+        top, bottom = cols_[:, iy], cols_[:, iy + 1]
+        bottom -= top
+        bottom *= fy
+        bottom += top
+        return list(bottom)
 
 
 class Disease:
@@ -94,18 +137,45 @@ class Disease:
         return float(np.clip((anat.w_apex - w) / (anat.w_apex - anat.dome_r), 0, 1.15))
 
     def slice(
-        self, w: float, z_mm: float, periph: np.ndarray, post: np.ndarray
+        self,
+        w: float,
+        z_mm: float,
+        periph: np.ndarray,
+        post: np.ndarray,
+        rows: slice = slice(None),
+        cols: slice = slice(None),
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(GG amount 0..1, RET amount 0..1, line strength 0..1, GG mask, RET mask) on the fine grid."""
-        f_d, f_g, f_r = self.coarse.at(z_mm)
-        (f_h,) = self.fine.at(z_mm)
+        """(GG amount 0..1, RET amount 0..1, line strength 0..1, GG mask, RET mask) on the fine grid.
+
+        ``periph`` and ``post`` cover the fine grid; ``rows`` and ``cols`` pick the block to compute.
+        """
+        f_d, f_g, f_r = self.coarse.at(z_mm, rows, cols)
+        (f_h,) = self.fine.at(z_mm, rows, cols)
+        periph, post = periph[rows, cols], post[rows, cols]
         basal = self.basal(w)
-        d = f_d + (self.offset + 2.2 * basal) + 1.5 * (periph - 0.6) + 0.9 * post
-        g = f_g + self.g_bias
-        r = f_r + self.r_bias + 0.9 * basal + 0.6 * (periph - 0.6)
+        # d = f_d + offset + 2.2 basal + 1.5 (periph - 0.6) + 0.9 post; g = f_g + g bias;
+        # r = f_r + r bias + 0.9 basal + 0.6 (periph - 0.6); all in place on the upsampled fields
+        d, g, r = f_d, f_g, f_r
+        d += 1.5 * periph
+        d += 0.9 * post
+        d += self.offset + 2.2 * basal - 0.9
+        g += self.g_bias
+        r += 0.6 * periph
+        r += self.r_bias + 0.9 * basal - 0.36
+        diseased = d > 0
+        gg_mask = g > 0
+        gg_mask &= diseased
+        ret_mask = r > 0
+        ret_mask &= diseased
         eps = 0.3
-        soft_d = np.clip(0.5 + d / eps, 0, 1)
-        gg_amount = np.minimum(soft_d, np.clip(0.5 + g / eps, 0, 1))
-        ret_amount = np.minimum(soft_d, np.clip(0.5 + r / eps, 0, 1))
-        lines = np.clip(1 - np.abs(f_h) / self.line_width, 0, 1)
-        return gg_amount, ret_amount, lines, (d > 0) & (g > 0), (d > 0) & (r > 0)
+        for x in (d, g, r):  # soft versions, 0.5 at the boundary; d's is clipped to 0..1
+            x *= 1 / eps
+            x += 0.5
+        np.clip(d, 0, 1, out=d)
+        gg_amount = np.maximum(np.minimum(d, g, out=g), 0, out=g)
+        ret_amount = np.maximum(np.minimum(d, r, out=r), 0, out=r)
+        lines = np.abs(f_h, out=f_h)
+        lines *= -1 / self.line_width
+        lines += 1
+        np.clip(lines, 0, 1, out=lines)
+        return gg_amount, ret_amount, lines, gg_mask, ret_mask

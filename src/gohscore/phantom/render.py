@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from gohscore.phantom.anatomy import Anatomy, cavity_axes, cavity_value, dome_height, superellipse
-from gohscore.phantom.disease import Disease
+from gohscore.phantom.disease import Disease, gaussian_wrap
 from gohscore.phantom.mediastinum import build_tubes
 from gohscore.phantom.vessels import CapsuleStamper, CapsuleTable
 
@@ -53,9 +52,8 @@ def _ellipse(u: np.ndarray, v: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _blur3(img: np.ndarray) -> np.ndarray:
-    """Separable [1, 2, 1] / 4 smoothing in both directions (the scanner's slight blur)."""
-    kernel = np.array([0.25, 0.5, 0.25], np.float32)
-    return ndimage.correlate1d(ndimage.correlate1d(img, kernel, 0, mode="nearest"), kernel, 1, mode="nearest")
+    """Separable [1, 2, 1] / 4 smoothing in both directions (the scanner's slight blur), edges repeated."""
+    return _blur3_inner(np.pad(img, 1, mode="edge"))
 
 
 def _blur3_inner(img: np.ndarray) -> np.ndarray:
@@ -68,6 +66,23 @@ def _blur3_inner(img: np.ndarray) -> np.ndarray:
     out += rows[:, 1:-1]
     out *= np.float32(1 / 16)
     return out
+
+
+def _lung_block(lung: np.ndarray, box: tuple[slice, slice]) -> tuple[slice, slice] | None:
+    """Bounding box of the lung pixels (all inside ``box``), or None without lung."""
+    sub = lung[box]
+    rows = np.flatnonzero(sub.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(sub.any(axis=0))
+    r0, c0 = box[0].start, box[1].start
+    return slice(r0 + int(rows[0]), r0 + int(rows[-1]) + 1), slice(c0 + int(cols[0]), c0 + int(cols[-1]) + 1)
+
+
+def _shift(block: tuple[slice, slice], box: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``block`` (in the same frame as ``box``) relative to ``box``'s corner."""
+    r0, c0 = box[0].start, box[1].start
+    return slice(block[0].start - r0, block[0].stop - r0), slice(block[1].start - c0, block[1].stop - c0)
 
 
 def _bbox(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
@@ -220,26 +235,30 @@ class Renderer:
             "lung_hu",
         ):
             setattr(self, name, np.ascontiguousarray(getattr(self, name)[region]))
+        self.chambers = self._heart_chambers()
+        self.periph_box = self.periph[self.box]
+        self.post_box = self.post[self.box]
         self.stamper = CapsuleStamper(anat, *region)
-        airway_lumen = tables["lung_airways"].copy()
-        airway_lumen[:, 6] *= 0.68
-        self.tables = {
-            "blood_cuff": CapsuleTable(tables["blood"], 3.0),
-            "oesophagus": CapsuleTable(tables["oesophagus"]),
-            "airway_cuff": CapsuleTable(tables["airway"], 2.5),
-            "blood": CapsuleTable(tables["blood"]),
-            "airway": CapsuleTable(tables["airway"]),
-            "airway_lumen": CapsuleTable(tables["airway"], -2.0),
-            "lung_vessels": CapsuleTable(tables["lung_vessels"]),
-            "lung_airways": CapsuleTable(tables["lung_airways"]),
-            "lung_airway_lumen": CapsuleTable(airway_lumen),
-        }
+        # parts, painted in this order: mediastinal tubes before the lungs are filled, lung tubes after
+        self.mediastinal = CapsuleTable(
+            [
+                (tables["blood"], [(0, 1.0, 3.0), (3, 1.0, 0.0)]),  # fat cuff, blood
+                (tables["oesophagus"], [(1, 1.0, 0.0)]),
+                (tables["airway"], [(2, 1.0, 2.5), (4, 1.0, 0.0), (5, 1.0, -2.0)]),  # cuff, wall, lumen
+            ]
+        )
+        self.in_lung = CapsuleTable(
+            [
+                (tables["lung_vessels"], [(0, 1.0, 0.0)]),
+                (tables["lung_airways"], [(1, 1.0, 0.0), (2, 0.68, 0.0)]),  # wall, lumen
+            ]
+        )
         self.static = np.rint(_blur3(tpl)).astype(np.int16)
 
         noise_rng = np.random.default_rng([*seed_key, 13])
         m = n + n // 2
         bank = noise_rng.standard_normal((4, m, m), dtype=np.float32)
-        bank = ndimage.gaussian_filter(bank, (0, 0.7, 0.7))
+        bank = gaussian_wrap(bank, (0, 0.7, 0.7))
         bank *= np.float32(anat.noise_hu / max(float(bank.std()), 1e-6))
         self.noise = np.rint(bank).astype(np.int16)
         self.noise_offsets = noise_rng.integers(0, n // 2 + 1, size=(anat.n_slices, 3))
@@ -265,33 +284,57 @@ class Renderer:
 
         self._paint_heart(img, lung, w)
         self._paint_abdomen(img, w)
-        t, st = self.tables, self.stamper
-        st.paint(img, t["blood_cuff"], w, HU["mediastinal_fat"], clear=lung)
-        st.paint(img, t["oesophagus"], w, HU["muscle"] - 10, clear=lung)
-        st.paint(img, t["airway_cuff"], w, HU["mediastinal_fat"], clear=lung)
-        st.paint(img, t["blood"], w, HU["blood"], clear=lung)
-        st.paint(img, t["airway"], w, HU["airway_wall"], clear=lung)
-        st.paint(img, t["airway_lumen"], w, HU["air"])
+        fat = HU["mediastinal_fat"]
+        self.stamper.paint_parts(
+            img,
+            self.mediastinal,
+            w,
+            (
+                (0, fat, None, lung),
+                (1, HU["muscle"] - 10, None, lung),
+                (2, fat, None, lung),
+                (3, HU["blood"], None, lung),
+                (4, HU["airway_wall"], None, lung),
+                (5, HU["air"], None, None),
+            ),
+        )
 
-        img[lung] = self.lung_hu[lung]
+        np.copyto(img, self.lung_hu, where=lung)
         gg = np.zeros((n, n), bool)
         ret = np.zeros((n, n), bool)
-        if self.disease is not None and lung.any():
-            rs, cs = self.box
-            sub_lung = lung[rs, cs]
-            gg_amt, ret_amt, lines, gg_m, ret_m = self.disease.slice(
-                w, z_mm, self.periph[rs, cs], self.post[rs, cs]
-            )
-            sub = img[rs, cs]
-            base = self.lung_hu[rs, cs]
-            val = base + gg_amt * (self.disease.gg_hu - base) + ret_amt * 70
-            val = val + ret_amt * lines * (self.disease.ret_hu - val)
-            sub[sub_lung] = val[sub_lung]
-            gg[self.region][rs, cs] = gg_m & sub_lung
-            ret[self.region][rs, cs] = ret_m & sub_lung
-        st.paint(img, t["lung_vessels"], w, HU["blood"], only=lung)
-        st.paint(img, t["lung_airways"], w, HU["airway_wall"], only=lung)
-        st.paint(img, t["lung_airway_lumen"], w, HU["air"] + 40, only=lung)
+        if self.disease is not None:
+            block = _lung_block(lung, self.box)
+            if block is not None:
+                rs, cs = block
+                sub_lung = lung[rs, cs]
+                bs = _shift(block, self.box)
+                gg_amt, ret_amt, lines, gg_m, ret_m = self.disease.slice(
+                    w, z_mm, self.periph_box, self.post_box, *bs
+                )
+                base = self.lung_hu[rs, cs]
+                # base + GG amount (GG HU - base) + 70 RET amount, then towards RET HU on the lines
+                val = gg_amt * (self.disease.gg_hu - base)
+                val += base
+                val += 70 * ret_amt
+                ret_amt *= lines
+                lines = self.disease.ret_hu - val
+                lines *= ret_amt
+                val += lines
+                np.copyto(img[rs, cs], val, where=sub_lung)
+                gg_m &= sub_lung
+                ret_m &= sub_lung
+                gg[self.region][rs, cs] = gg_m
+                ret[self.region][rs, cs] = ret_m
+        self.stamper.paint_parts(
+            img,
+            self.in_lung,
+            w,
+            (
+                (0, HU["blood"], lung, None),
+                (1, HU["airway_wall"], lung, None),
+                (2, HU["air"] + 40, lung, None),
+            ),
+        )
 
         self._paint_bones(img, w)
         # outside the region the slice is the static blurred template; inside, the blurred
@@ -310,33 +353,47 @@ class Renderer:
         lung_full[self.region] = lung
         return SliceResult(hu=hu, lung=lung_full, gg=gg, ret=ret)
 
-    def _paint_heart(self, img: np.ndarray, lung: np.ndarray, w: float) -> None:
-        """Heart (with epicardial fat) and left atrium cross-sections; they push the lung aside."""
+    def _heart_chambers(self) -> list[tuple]:
+        """Per chamber (heart with epicardial fat, left atrium): its block of the cavity box and, on it,
+        the in-plane ellipse values of the outer (with fat) and inner outline; the same on every slice."""
         hu_, hv, hw, ha, hb, hc, ang = self.anat.heart
+        out = []
         for cu, cv, cw, a, b, c, angle, fat in (
             (hu_, hv, hw, ha, hb, hc, ang, 4.0),
             (*self.anat.left_atrium, 0.0, 3.0),
         ):
-            q = 1 - ((w - cw) / (c + fat)) ** 2
-            if q <= 0:
-                continue
-            scale = np.sqrt(q)
             rs, cs = self.box
             du, dv = self.u[rs, cs] - cu, self.v[rs, cs] - cv
             ca, sa = np.cos(angle), np.sin(angle)
             qa = ca * du + sa * dv
             qb = -sa * du + ca * dv
-            outer = (qa / ((a + fat) * scale)) ** 2 + (qb / ((b + fat) * scale)) ** 2 < 1
+            e_out = (qa / (a + fat)) ** 2 + (qb / (b + fat)) ** 2
+            if not (e_out < 1).any():
+                continue
+            block = _bbox(e_out < 1, 0)
+            e_in = ((qa / a) ** 2 + (qb / b) ** 2)[block]
+            block = (
+                slice(rs.start + block[0].start, rs.start + block[0].stop),
+                slice(cs.start + block[1].start, cs.start + block[1].stop),
+            )
+            out.append((cw, c, fat, block, e_out[_shift(block, self.box)], e_in))
+        return out
+
+    def _paint_heart(self, img: np.ndarray, lung: np.ndarray, w: float) -> None:
+        """Heart (with epicardial fat) and left atrium cross-sections; they push the lung aside."""
+        for cw, c, fat, block, e_out, e_in in self.chambers:
+            q = 1 - ((w - cw) / (c + fat)) ** 2
+            if q <= 0:
+                continue
+            outer = e_out < q  # inside the ellipse scaled by sqrt(q)
             qi = 1 - ((w - cw) / c) ** 2
-            inner = np.zeros_like(outer)
-            if qi > 0:
-                si = np.sqrt(qi)
-                inner = (qa / (a * si)) ** 2 + (qb / (b * si)) ** 2 < 1
-            above = self.dome[rs, cs] < w
-            sub = img[rs, cs]
-            sub[outer & ~inner & above & (sub < 0)] = HU["fat"]
-            sub[inner & above] = HU["heart"]
-            lung[rs, cs] &= ~outer
+            inner = e_in < qi if qi > 0 else np.zeros_like(outer)
+            above = self.dome[block] < w
+            sub = img[block]
+            inner &= above
+            np.copyto(sub, np.float32(HU["fat"]), where=outer & ~inner & above & (sub < 0))
+            np.copyto(sub, np.float32(HU["heart"]), where=inner)
+            lung[block] &= ~outer
 
     def _paint_abdomen(self, img: np.ndarray, w: float) -> None:
         """Below the diaphragm: liver on the right, stomach (gas on top) and spleen on the left."""
