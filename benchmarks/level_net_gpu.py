@@ -72,6 +72,13 @@ def timed_ms(fn: Callable[[], object], device: torch.device, warm: int = 3, reps
     return times
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or 'unknown'})"
+
+
 def sync(device: torch.device) -> None:
     """Wait for the device."""
     if device.type == "cuda":
@@ -291,9 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     net_args = network_args(params)
     res: dict = {
         "label": "SMOKE (tiny sizes, not a performance figure)" if args.smoke else "full",
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU ({platform.processor() or 'unknown'})",
+        "device": device_name(device),
         "torch": torch.__version__,
         "amp_bf16": amp,
         "network": net_args,

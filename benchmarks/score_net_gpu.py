@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from level_net_gpu import release, timed_ms  # noqa: E402
+from level_net_gpu import device_name, release, timed_ms  # noqa: E402
 
 from gohscore.networks import vgg11  # noqa: E402
 from gohscore.scores.sampling import sampling_weights  # noqa: E402
@@ -151,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     net = {"spatial_dims": 2, "in_channels": 1, "out_features": 3, "width": width, "head_features": 1024}
     res: dict = {
         "label": "SMOKE (tiny sizes, not a performance figure)" if args.smoke else "GPU benchmark",
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU ({platform.processor()})",
+        "device": device_name(device),
         "torch": torch.__version__,
         "network": net,
         "isolated": isolated_step(net, batch, size, device, amp),

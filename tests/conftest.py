@@ -133,3 +133,20 @@ def cohort(tmp_path: Path) -> Path:
 
 
 __all__ = ["PATTERNS", "chest_array", "chest_image", "labels_row", "write_cohort", "write_dicom_series"]
+
+
+GRID_PARAMS = '{"spacing_mm": 6.0, "shape": 48}'  # a small grid that keeps the tests fast
+
+
+def resample_cohort(cohort: Path, pre_dir: Path) -> list[str]:
+    """Run 'gohscore resample' on every scan of ``cohort`` (each must succeed); return the geometry paths."""
+    from gohscore.cli import main as cli_main
+    from gohscore.cohort import discover_scans
+
+    geometries = []
+    for patient, entry in discover_scans(cohort).items():
+        geo = pre_dir / f"{patient}.json"
+        argv = ["resample", "--scan", str(entry), "--patient", patient, "--params-json", GRID_PARAMS]
+        assert cli_main([*argv, "--volume", str(geo.with_suffix(".npy")), "--geometry", str(geo)]) == 0
+        geometries.append(str(geo))
+    return geometries

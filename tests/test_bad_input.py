@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import chest_array, chest_image, write_cohort, write_dicom_series
+from conftest import GRID_PARAMS, chest_array, chest_image, resample_cohort, write_cohort, write_dicom_series
 
 from gohscore.cli import main as cli_main
-from gohscore.cohort import discover_scans
 
-PARAMS = '{"spacing_mm": 6.0, "shape": 48}'
+PARAMS = GRID_PARAMS
 
 
 def resample(scan: Path, out: Path, capsys) -> tuple[int, str]:
@@ -50,28 +49,7 @@ def assert_failed(rc: int, err: str, out: Path, *needles: str) -> None:
 
 def ingest(cohort: Path, out: Path, capsys) -> tuple[int, str]:
     """Resample every scan (must succeed) and run 'gohscore ingest' through the CLI."""
-    geometries = []
-    for patient, entry in discover_scans(cohort).items():
-        geo = out.parent / "pre" / f"{patient}.json"
-        assert (
-            cli_main(
-                [
-                    "resample",
-                    "--scan",
-                    str(entry),
-                    "--patient",
-                    patient,
-                    "--params-json",
-                    PARAMS,
-                    "--volume",
-                    str(geo.with_suffix(".npy")),
-                    "--geometry",
-                    str(geo),
-                ]
-            )
-            == 0
-        )
-        geometries.append(str(geo))
+    geometries = resample_cohort(cohort, out.parent / "pre")
     capsys.readouterr()
     argv = ["ingest", "--cohort", str(cohort), "--geometry", *geometries]
     for name in ("manifest", "labels", "observers", "patches"):

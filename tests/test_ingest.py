@@ -9,16 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import chest_image, labels_row, write_dicom_series
+from conftest import GRID_PARAMS, chest_image, labels_row, resample_cohort, write_dicom_series
 
 from gohscore import io
 from gohscore.cli import main as cli_main
-from gohscore.cohort import discover_scans
 from gohscore.commands import ingest as ingest_cmd
 from gohscore.commands import resample as resample_cmd
 from gohscore.commands import validate as validate_cmd
 
-PARAMS = '{"spacing_mm": 6.0, "shape": 48}'
+PARAMS = GRID_PARAMS
 
 
 def make_mixed_cohort(root: Path) -> Path:
@@ -49,23 +48,7 @@ def make_mixed_cohort(root: Path) -> Path:
 
 def run_cohort(cohort: Path, out: Path) -> dict[str, Path]:
     """Resample every scan and ingest the cohort through the commands' main()."""
-    geometries = []
-    for patient, entry in discover_scans(cohort).items():
-        vol, geo = out / "preprocess" / f"{patient}.npy", out / "preprocess" / f"{patient}.json"
-        argv = [
-            "--scan",
-            str(entry),
-            "--patient",
-            patient,
-            "--params-json",
-            PARAMS,
-            "--volume",
-            str(vol),
-            "--geometry",
-            str(geo),
-        ]
-        assert resample_cmd.main(argv) == 0
-        geometries.append(str(geo))
+    geometries = resample_cohort(cohort, out / "preprocess")
     outputs = {
         name: out / "ingest" / f"{name}.parquet" for name in ("manifest", "labels", "observers", "patches")
     }

@@ -7,7 +7,7 @@ the only raw data drawn are the points themselves.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,22 +44,20 @@ def _complete_levels(levels: pd.DataFrame) -> pd.DataFrame:
     return levels[levels["pred_index"].notna() & levels["ref_index"].notna()]
 
 
+def _scatter_levels(ax, data: pd.DataFrame, y: Callable[[pd.DataFrame], pd.Series]) -> None:
+    """Points (reference position, ``y(part)``) with one colour per level."""
+    for k, colour in zip(range(1, 6), LEVEL_COLOURS, strict=True):
+        part = data[data["level"] == k]
+        ax.scatter(part["ref_index"], y(part), s=12, alpha=0.7, color=colour, label=f"L{k}")
+
+
 def levels_bland_altman(levels: pd.DataFrame, agreement: pd.DataFrame, out: Path) -> Path:
     """Error (pred - ref, slices) against the reference position, one colour per level; mean and 95 % LoA."""
     data = _complete_levels(levels)
     stats = _row(agreement, "level", "all")
     fig = Figure(figsize=(6.0, 4.5))
     ax = fig.add_subplot()
-    for k, colour in zip(range(1, 6), LEVEL_COLOURS, strict=True):
-        part = data[data["level"] == k]
-        ax.scatter(
-            part["ref_index"],
-            part["pred_index"] - part["ref_index"],
-            s=12,
-            alpha=0.7,
-            color=colour,
-            label=f"L{k}",
-        )
+    _scatter_levels(ax, data, lambda part: part["pred_index"] - part["ref_index"])
     for value, style, name in (
         (stats["mean_error"], "-", "mean"),
         (stats["loa_low"], "--", "-1.96 SD"),
@@ -89,9 +87,7 @@ def levels_correlation(levels: pd.DataFrame, agreement: pd.DataFrame, out: Path)
     stats = _row(agreement, "level", "all")
     fig = Figure(figsize=(5.0, 5.0))
     ax = fig.add_subplot()
-    for k, colour in zip(range(1, 6), LEVEL_COLOURS, strict=True):
-        part = data[data["level"] == k]
-        ax.scatter(part["ref_index"], part["pred_index"], s=12, alpha=0.7, color=colour, label=f"L{k}")
+    _scatter_levels(ax, data, lambda part: part["pred_index"])
     values = np.concatenate([data["ref_index"].to_numpy(float), data["pred_index"].to_numpy(float)])
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
     span = np.array([lo, hi])
