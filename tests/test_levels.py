@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
 from gohscore import preprocess
 from gohscore.commands import predict_levels, train_levels
@@ -15,7 +16,8 @@ from gohscore.errors import GohscoreError
 from gohscore.levels.data import CropSampler, OutputScale, ResidentVolumes, crop_start_bounds, normalise
 from gohscore.levels.decode import decode_windows, ensemble, spread_starts, window_starts
 from gohscore.levels.predict import TABLE_COLUMNS, level_table, predict_levels_volume
-from gohscore.levels.train import inner_split, training_patients
+from gohscore.levels.train import DEFAULTS, inner_split, network_args, training_patients
+from gohscore.networks import vgg11
 
 CPU = torch.device("cpu")
 
@@ -295,3 +297,14 @@ def test_train_and_predict_commands(tmp_path: Path) -> None:
     assert len(t) == 2 * 5 and set(t["set"]) == {"test"} and t["ref_z_mm"].isna().all()
     with pytest.raises(GohscoreError):
         train_levels.main(_args(paths, fold=3, out_dir=tmp_path / "x") + common)
+
+
+def test_level_network_dropout_comes_from_the_config() -> None:
+    """No head dropout by default (it stopped the regression learning); a configured rate reaches the net."""
+
+    def rates(params: dict) -> set[float]:
+        net = vgg11(**network_args({**DEFAULTS, **params}))
+        return {m.p for m in net.modules() if isinstance(m, nn.Dropout)}
+
+    assert rates({"width": 1, "head_features": 4}) == {0.0}
+    assert rates({"width": 1, "head_features": 4, "dropout": 0.25}) == {0.25}

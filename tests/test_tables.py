@@ -163,10 +163,31 @@ def tables_argv(paths: dict[str, list[Path] | Path], out: Path) -> list[str]:
 def test_table1_levels(cohort: dict[str, pd.DataFrame]) -> None:
     t1 = T.table1_levels(cohort["levels_cv"])
     assert t1["level"].tolist() == ["L1", "L2", "L3", "L4", "L5", "all"]
-    assert list(t1.columns) == ["level", "name", "n", "mae", "sd", "icc"]
-    assert np.isfinite(t1[["mae", "sd", "icc"]].to_numpy(float)).all()
+    assert list(t1.columns) == ["level", "name", "n", "mae", "sd", "icc", "baseline_mae"]
+    assert np.isfinite(t1[["mae", "sd", "icc", "baseline_mae"]].to_numpy(float)).all()
     assert t1["n"].tolist() == [12] * 5 + [60]
     assert T.table1_display(t1)["MAE (SD) [slices]"].str.match(r"^\d+\.\d\d \(\d+\.\d\d\)$").all()
+
+
+def test_mean_position_baseline_leaves_the_fold_out() -> None:
+    """Fold 0's patients are compared with the mean of fold 1's references, and vice versa; test with CV's mean."""
+    cv = pd.DataFrame(
+        {
+            "patient": ["a", "b", "c", "d"],
+            "set": "cv",
+            "fold": [0, 0, 1, 1],
+            "level": 1,
+            "pred_index": [10.0, 10.0, 10.0, 10.0],
+            "ref_index": [10.0, 14.0, 20.0, 30.0],
+        }
+    )
+    # fold 0 vs mean(20, 30) = 25: errors 15, 11; fold 1 vs mean(10, 14) = 12: errors 8, 18
+    assert T.mean_position_errors(cv).tolist() == [15.0, 11.0, 8.0, 18.0]
+    test = cv.assign(set="test", fold=-1, ref_index=[18.5, 20.0, 17.0, 18.5])
+    assert T.mean_position_errors(test, training=cv).tolist() == [0.0, 1.5, 1.5, 0.0]
+    t1 = T.table1_levels(cv)
+    assert t1.loc[t1["level"] == "L1", "baseline_mae"].item() == 13.0
+    assert t1.loc[t1["level"] == "L1", "mae"].item() == 8.5  # (0 + 4 + 10 + 20) / 4
 
 
 def test_levels_agreement(cohort: dict[str, pd.DataFrame]) -> None:

@@ -133,18 +133,51 @@ def _complete(df: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
 # ---------------------------------------------------------------- Table 1: levels
 
 
-def table1_levels(levels: pd.DataFrame) -> pd.DataFrame:
-    """Per level and overall: n, MAE and SD of |pred - ref| in grid slices, ICC(2,1)."""
+def mean_position_errors(levels: pd.DataFrame, training: pd.DataFrame | None = None) -> pd.Series:
+    """``|ref - mean training reference|`` per row: the error of a level "predictor" that ignores the image.
+
+    The training reference positions are the rows of ``training`` (default: ``levels`` itself)
+    whose fold differs from the row's fold: for a cross-validation row, the patients its model
+    was trained on; for a test row (fold -1) against the CV table, every CV patient. Without fold
+    columns every training row counts. The mean is taken per level.
+    """
+    pool = levels if training is None else training
+    if "fold" not in levels.columns or "fold" not in pool.columns:
+        means = pool.groupby("level")["ref_index"].mean()
+        return (levels["ref_index"] - levels["level"].map(means)).abs()
+    out = pd.Series(np.nan, index=levels.index, dtype=float)
+    for fold in levels["fold"].dropna().unique():
+        inside = levels["fold"] == fold
+        means = pool.loc[pool["fold"] != fold].groupby("level")["ref_index"].mean()
+        out[inside] = (levels.loc[inside, "ref_index"] - levels.loc[inside, "level"].map(means)).abs()
+    return out
+
+
+def table1_levels(levels: pd.DataFrame, training: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per level and overall: n, MAE and SD of |pred - ref| in grid slices, ICC(2,1), mean-position baseline.
+
+    ``baseline_mae`` is the MAE of predicting every patient's level at the mean reference position of
+    the training patients (:func:`mean_position_errors`; ``training`` as there): a network that does
+    not beat it has learned nothing about the image.
+    """
     require_columns(levels, LEVEL_COLUMNS, "level predictions")
     data = _complete(levels, "pred_index", "ref_index")
+    data = data.assign(baseline=mean_position_errors(data, training))
     rows = []
     for level in LEVELS:
         part = data[data["level"] == level]
         stats = metrics.level_agreement(part["ref_index"], part["pred_index"])
-        rows.append({"level": f"L{level}", "name": LEVEL_NAMES[level], **stats})
+        rows.append(
+            {
+                "level": f"L{level}",
+                "name": LEVEL_NAMES[level],
+                **stats,
+                "baseline_mae": part["baseline"].mean(),
+            }
+        )
     stats = metrics.level_agreement(data["ref_index"], data["pred_index"])
-    rows.append({"level": "all", "name": "all levels", **stats})
-    return pd.DataFrame(rows, columns=["level", "name", "n", "mae", "sd", "icc"])
+    rows.append({"level": "all", "name": "all levels", **stats, "baseline_mae": data["baseline"].mean()})
+    return pd.DataFrame(rows, columns=["level", "name", "n", "mae", "sd", "icc", "baseline_mae"])
 
 
 def levels_agreement(levels: pd.DataFrame) -> pd.DataFrame:
@@ -387,13 +420,14 @@ def _num(x: float) -> str:
 
 
 def table1_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 as text: level, name, MAE (SD) in slices, ICC, n."""
+    """Table 1 as text: level, name, MAE (SD) in slices, ICC, mean-position baseline MAE, n."""
     return pd.DataFrame(
         {
             "level": table["level"],
             "name": table["name"],
             "MAE (SD) [slices]": [_mae_sd_text(m, s) for m, s in zip(table["mae"], table["sd"], strict=True)],
             "ICC": table["icc"].map(_num),
+            "baseline MAE": table["baseline_mae"].map(_num),
             "n": table["n"],
         }
     )

@@ -33,6 +33,7 @@ log = logging.getLogger("gohscore")
 DEFAULTS: dict = {
     "width": 8,
     "head_features": 1024,
+    "dropout": 0.0,
     "crop_z": 192,
     "hu_window": [-1500, 1500],
     "batch_size": 5,
@@ -58,7 +59,7 @@ def network_args(params: dict) -> dict:
         "out_features": N_LEVELS,
         "width": width,
         "head_features": int(params["head_features"]),
-        "dropout": 0.5,
+        "dropout": float(params["dropout"]),
         "channels": vgg11_channels(width, last_block=16),
         "pool_size": list(DEFAULT_POOL[3]),
     }

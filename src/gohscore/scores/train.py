@@ -252,7 +252,7 @@ def train_scores(
         "out_features": 3,
         "width": int(params.get("width", 64)),
         "head_features": int(params.get("head_features", 1024)),
-        "dropout": 0.5,
+        "dropout": float(params.get("dropout", 0.5)),
         "pool_size": list(DEFAULT_POOL[2]),
     }
     loop_seed = int(np.random.default_rng([seed, fold]).integers(2**31))
