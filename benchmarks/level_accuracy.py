@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", default=None, help="comma-separated folds to train (default: all)")
     parser.add_argument("--epochs", type=int, default=None, help="override levels.epochs")
     parser.add_argument(
+        "--patients", type=int, default=None, help="override phantom.n_patients (a smaller cohort)"
+    )
+    parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="parallel phantom/resample jobs"
     )
     args = parser.parse_args(argv)
@@ -104,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     if args.epochs:
         config["levels"]["epochs"] = args.epochs
+    if args.patients:
+        config["phantom"]["n_patients"] = args.patients
     n_folds = int(config["folds"]["n_folds"])
     folds = [int(f) for f in args.folds.split(",")] if args.folds else list(range(n_folds))
     if config["cohort"]["source"] != "phantom":
         raise SystemExit(
             f"{config_path}: this script generates the embedded cohort; set cohort.source: phantom"
         )
-    work = args.work / config_path.stem
+    work = args.work / f"{config_path.stem}_{config['phantom']['n_patients']}"
     cohort, pre, ingest = work / "phantom", work / "preprocess", work / "ingest"
     logs = work / "logs"
     patients = [f"P{i:04d}" for i in range(1, int(config["phantom"]["n_patients"]) + 1)]
@@ -243,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for fold in folds:
         fold_dir = work / "levels" / f"fold{fold}"
+        card = fold_dir / "model.json"
+        if card.is_file() and json.loads(card.read_text(encoding="utf-8"))["training"]["epochs"] != int(
+            config["levels"]["epochs"]
+        ):  # another budget: train-levels continues from its checkpoint, predictions are redone
+            for done in ("model.pt", "predictions.parquet"):
+                (fold_dir / done).unlink(missing_ok=True)
         stages.run(
             f"train_fold{fold}",
             [fold_dir / "model.pt"],
