@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 
 import numpy as np
@@ -24,6 +25,22 @@ def test_read_every_format(tmp_path, chest, suffix) -> None:
     assert np.array_equal(sitk.GetArrayFromImage(scan.image), sitk.GetArrayFromImage(chest))
     if suffix == "mhd":
         assert len(scan.files) == 2  # header and raw data are both hashed
+
+
+def test_multi_member_gzip_nifti_is_read_and_a_cut_one_rejected(tmp_path, chest) -> None:
+    """pigz/bgzip-style NIfTI (several gzip members): the trailer counts only the last member."""
+    plain = tmp_path / "plain.nii"
+    sitk.WriteImage(chest, str(plain))
+    data = plain.read_bytes()
+    cut = len(data) // 3
+    path = tmp_path / "members.nii.gz"
+    path.write_bytes(gzip.compress(data[:cut]) + gzip.compress(data[cut:]))
+    scan = io.read_scan(path)
+    assert np.array_equal(sitk.GetArrayFromImage(scan.image), sitk.GetArrayFromImage(chest))
+    short = tmp_path / "short.nii.gz"
+    short.write_bytes(gzip.compress(data[:cut]) + gzip.compress(data[cut : 2 * cut]))
+    with pytest.raises(GohscoreError, match=r"short\.nii\.gz.*truncated: holds"):
+        io.read_scan(short)
 
 
 def test_dicom_series_rescaled_and_sorted(tmp_path, chest) -> None:

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,18 @@ def nifti_data_size(header: bytes) -> int | None:
     return max(offset, 352 if size == 348 else 544) + count * max(bitpix, 8) // 8
 
 
+def gzip_length(path: Path, chunk: int = 1 << 22) -> int:
+    """Decompressed length of a (possibly multi-member) gzip file; -1 when its stream ends early."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while block := handle.read(chunk):
+                total += len(block)
+    except (EOFError, OSError, zlib.error):
+        return -1
+    return total
+
+
 def check_nifti_complete(path: Path) -> None:
     """Reject a truncated NIfTI (ITK would read it and fill the missing voxels with zeros)."""
     gz = path.name.lower().endswith(".gz")
@@ -98,8 +111,17 @@ def check_nifti_complete(path: Path) -> None:
     need = nifti_data_size(header)
     if need is None:
         raise GohscoreError(f"cannot read scan {path} (unreadable: no NIfTI header); re-export the file")
-    have_ok = stored == need % 2**32 if gz else stored >= need
-    if not have_ok:
+    if gz and stored != need % 2**32:
+        # The trailer counts only the last gzip member; pigz/bgzip-style files hold many members.
+        stored = gzip_length(path)
+    elif gz:
+        return
+    if stored < 0:
+        raise GohscoreError(
+            f"cannot read scan {path} (truncated: the compressed stream ends early); "
+            "copy or re-export the complete file"
+        )
+    if stored < need:
         raise GohscoreError(
             f"cannot read scan {path} (truncated: holds {stored} of {need} bytes); copy or re-export the complete file"
         )
