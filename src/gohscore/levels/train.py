@@ -51,7 +51,11 @@ VALIDATION_WINDOWS = 5  # windows per validation patient (inference uses window_
 
 
 def network_args(params: dict) -> dict:
-    """vgg11() arguments of the level net: the paper's 3D layout with a doubled last block."""
+    """vgg11() arguments of the level net: the paper's 3D layout with a doubled last block.
+
+    Keys missing from ``params`` take the defaults of the ``levels:`` config section.
+    """
+    params = {**DEFAULTS, **params}
     width = int(params["width"])
     return {
         "spatial_dims": 3,
