@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -147,3 +148,34 @@ def test_slurm_profile_is_accepted_and_asks_for_a_gpu(workdir):
     assert job_counts(out)["train_scores"] == 6
     train_block = out[out.index("rule train_levels:") :].split("\n\n")[0]
     assert "gpu=1" in train_block and "runtime=1440" in train_block
+
+
+def rule_settings(pattern: str) -> dict[str, str]:
+    """Rule name -> first match of ``pattern`` (one group) inside that rule, over workflow/rules/*.smk."""
+    found = {}
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^rule ", smk.read_text(encoding="utf-8"), flags=re.MULTILINE)[1:]:
+            name = block.split(":", 1)[0]
+            match = re.search(pattern, block)
+            if match:
+                found[name] = match.group(1)
+    return found
+
+
+def test_ci_slurm_profile_fits_a_two_cpu_node(workdir):
+    """.ci/slurm-e2e's profile: every GPU rule holds a GPU, every rule asking for > 2 CPUs is capped at 2.
+
+    A SLURM job asking for more CPUs than the node has pends for ever (reason PartitionConfig).
+    """
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    profile_dir = REPO / ".ci" / "slurm-profile"
+    profile = yaml.safe_load((profile_dir / "config.yaml").read_text(encoding="utf-8"))
+    many_threads = {r for r, n in rule_settings(r"threads:\s*(\d+)").items() if int(n) > 2}
+    gpu_rules = set(rule_settings(r"(gpu)=1"))
+    assert many_threads and gpu_rules
+    assert many_threads <= {r for r, n in profile["set-threads"].items() if int(n) <= 2}
+    assert gpu_rules == {r for r, res in profile["set-resources"].items() if res.get("gpu") == 1}
+    res = snakemake(
+        ["-n", "--profile", str(profile_dir), "--configfile", "config/tiny.yaml"], workdir, timeout=120
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
