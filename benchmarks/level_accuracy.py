@@ -307,18 +307,15 @@ def report(config: dict, config_path: Path, work: Path, folds: list[int], stages
     from gohscore.levels.data import level_targets, manifest_geometries
 
     ingest = work / "ingest"
-    fold_table = pd.read_parquet(work / "folds.parquet")
+    fold_of = pd.read_parquet(work / "folds.parquet").query("set == 'cv'").set_index("patient")["fold"]
     preds = pd.concat([pd.read_parquet(work / "levels" / f"fold{f}" / "predictions.parquet") for f in folds])
-    cv = fold_table[fold_table["set"] == "cv"]
     # Reference positions of every CV patient (not only the predicted folds) for the baseline.
-    geoms = manifest_geometries(pd.read_parquet(ingest / "manifest.parquet"), list(cv["patient"]), "manifest")
+    geoms = manifest_geometries(pd.read_parquet(ingest / "manifest.parquet"), list(fold_of.index), "manifest")
     ref = level_targets(pd.read_parquet(ingest / "labels.parquet"), geoms, "labels")
     pool = pd.DataFrame(
         [
-            {"patient": p, "fold": int(f), "level": k + 1, "ref_index": float(ref[i, k])}
-            for i, (p, f) in enumerate(
-                zip(geoms, cv.set_index("patient").loc[list(geoms), "fold"], strict=True)
-            )
+            {"patient": p, "fold": int(fold_of[p]), "level": k + 1, "ref_index": float(ref[i, k])}
+            for i, p in enumerate(geoms)
             for k in range(5)
         ]
     )
