@@ -10,7 +10,7 @@ import torch
 
 from gohscore.errors import GohscoreError
 from gohscore.networks import vgg11
-from gohscore.training import LoopConfig, fit, load_model, select_device, write_model_card
+from gohscore.training import LoopConfig, fit, load_model, lr_at, select_device, write_model_card
 
 CPU = torch.device("cpu")
 
@@ -53,7 +53,8 @@ def test_fit_lowers_loss_and_writes_outputs(tmp_path) -> None:
     sample, validate = _problem()
     cfg = LoopConfig(epochs=8, steps_per_epoch=6, lr=3e-3, checkpoint_every=4, seed=3)
     hist = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
-    assert list(hist.columns) == ["epoch", "train_loss", "val_loss", "val_mae", "seconds"]
+    assert list(hist.columns) == ["epoch", "train_loss", "lr", "val_loss", "val_mae", "seconds"]
+    assert (hist["lr"] == 3e-3).all()
     assert hist["train_loss"].iloc[-3:].mean() < hist["train_loss"].iloc[0]
     assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
     for name in ("model.pt", "history.parquet", "checkpoint.pt"):
@@ -69,10 +70,25 @@ class _Killed(Exception):
     pass
 
 
-def test_resume_after_interruption_is_bit_identical(tmp_path) -> None:
+def test_lr_schedules() -> None:
+    """constant keeps lr; cosine falls monotonically from lr to lr/100 over the budget; others are refused."""
+    const = LoopConfig(epochs=10, steps_per_epoch=1, lr=1e-3)
+    assert [lr_at(const, e) for e in (1, 5, 10)] == [1e-3] * 3
+    cos = LoopConfig(epochs=11, steps_per_epoch=1, lr=1e-3, lr_schedule="cosine")
+    rates = [lr_at(cos, e) for e in range(1, 12)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-5)
+    assert rates[5] == pytest.approx((1e-3 + 1e-5) / 2)  # half way: the cosine's midpoint
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert lr_at(LoopConfig(epochs=1, steps_per_epoch=1, lr=1e-3, lr_schedule="cosine"), 1) == 1e-3
+    with pytest.raises(GohscoreError, match="lr_schedule"):
+        lr_at(LoopConfig(epochs=3, steps_per_epoch=1, lr_schedule="step"), 1)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_after_interruption_is_bit_identical(tmp_path, schedule) -> None:
     """Kill at epoch 5 (last checkpoint at 4), restart: same weights and history as an unbroken run."""
     sample, validate = _problem()
-    cfg = LoopConfig(epochs=6, steps_per_epoch=3, lr=3e-3, checkpoint_every=2, seed=5)
+    cfg = LoopConfig(epochs=6, steps_per_epoch=3, lr=3e-3, checkpoint_every=2, seed=5, lr_schedule=schedule)
     full = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / "a", CPU)
 
     calls = {"n": 0}
@@ -150,3 +166,16 @@ def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path) -> None:
     assert (tmp_path / "checkpoint.pt.stale").exists()
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert ckpt["config"]["lr"] == 1e-3
+
+
+def test_raising_the_budget_of_a_cosine_run_resumes_with_a_warning(tmp_path, caplog) -> None:
+    """A finished cosine run given more epochs continues (no retraining) and says the curve changed."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=3, steps_per_epoch=2, lr=3e-3, checkpoint_every=3, seed=2, lr_schedule="cosine")
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    longer = LoopConfig(**{**cfg.__dict__, "epochs": 5})
+    with caplog.at_level("WARNING", logger="gohscore"):
+        hist = fit(_net(), sample, torch.nn.functional.mse_loss, validate, longer, tmp_path, CPU)
+    assert hist["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert "budget changed from 3 to 5" in caplog.text
+    assert hist["lr"].iloc[3] == pytest.approx(lr_at(longer, 4))

@@ -65,6 +65,25 @@ class LoopConfig:
     checkpoint_every: int = 10
     amp: bool = True
     seed: int = 0
+    lr_schedule: str = "constant"
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_at(cfg: LoopConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (1-based): ``cfg.lr`` throughout, or a cosine decay.
+
+    ``cosine`` starts at ``cfg.lr`` and falls along half a cosine to ``cfg.lr / 100`` in the last
+    epoch. The rate is a function of the epoch alone, so a resumed run follows the same schedule.
+    """
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        floor = cfg.lr / 100
+        done = (epoch - 1) / max(1, cfg.epochs - 1)
+        return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    raise GohscoreError(f"lr_schedule {cfg.lr_schedule!r} is unknown; use one of {', '.join(LR_SCHEDULES)}")
 
 
 def memory_format_for(ndim: int) -> torch.memory_format:
@@ -183,7 +202,8 @@ def fit(
     ``identity`` describes what is being trained (patients, network, data settings); a checkpoint
     left by a run with another identity or loop config (the epoch budget aside) is set aside and
     training starts afresh, so a changed config never resumes from stale weights. Raising
-    ``epochs`` resumes.
+    ``epochs`` resumes; under the cosine schedule the remaining epochs then follow the longer
+    budget's curve (the rate rises again), which is not what an unbroken longer run would do.
 
     Each epoch draws ``cfg.steps_per_epoch`` batches with ``sample_batch(generator)`` (the generator lives
     on ``device``), then calls ``validate(model)`` in eval mode under ``no_grad`` (and autocast on GPU);
@@ -195,6 +215,7 @@ def fit(
             f"epochs ({cfg.epochs}), steps_per_epoch ({cfg.steps_per_epoch}) and checkpoint_every "
             f"({cfg.checkpoint_every}) must be at least 1; fix the config section"
         )
+    lr_at(cfg, 1)  # an unknown schedule fails before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / CHECKPOINT
@@ -226,18 +247,32 @@ def fit(
         start, best_loss, best_state = int(ckpt["epoch"]), float(ckpt["best_loss"]), ckpt["best_state"]
         rows = [dict(r) for r in ckpt["history"]]
         log.info("resuming %s at epoch %d of %d", ckpt_path, start, cfg.epochs)
+        before = int(ckpt.get("config", {}).get("epochs", cfg.epochs))
+        if cfg.lr_schedule != "constant" and before != cfg.epochs and start < cfg.epochs:
+            log.warning(
+                "%s: the epoch budget changed from %d to %d; the %s schedule continues on the new "
+                "budget's curve (lr %.3g at epoch %d), unlike an unbroken run of %d epochs",
+                ckpt_path,
+                before,
+                cfg.epochs,
+                cfg.lr_schedule,
+                lr_at(cfg, start + 1),
+                start + 1,
+                cfg.epochs,
+            )
         if start >= cfg.epochs:
             log.info("%s: nothing left to train", out_dir)
             return _finish(out_dir, best_state, rows)
 
     amp = cfg.amp and device.type == "cuda"
     log.info(
-        "training on %s (%s), %d epochs x %d steps, lr %g, weight decay %g",
+        "training on %s (%s), %d epochs x %d steps, lr %g (%s), weight decay %g",
         device,
         "bf16 autocast" if amp else "fp32",
         cfg.epochs,
         cfg.steps_per_epoch,
         cfg.lr,
+        cfg.lr_schedule,
         cfg.weight_decay,
     )
 
@@ -259,6 +294,9 @@ def fit(
 
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
+        lr = lr_at(cfg, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
         model.train()
         total = torch.zeros((), device=device)
         for _ in range(cfg.steps_per_epoch):
@@ -282,7 +320,7 @@ def fit(
         if metrics["val_loss"] < best_loss:
             best_loss, best_state = metrics["val_loss"], _cpu_state(model)
         seconds = time.perf_counter() - t0
-        rows.append({"epoch": epoch, "train_loss": train_loss, **metrics, "seconds": seconds})
+        rows.append({"epoch": epoch, "train_loss": train_loss, "lr": lr, **metrics, "seconds": seconds})
         shown = " ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         log.info("epoch %d/%d: train_loss %.4g %s (%.1f s)", epoch, cfg.epochs, train_loss, shown, seconds)
         if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:

@@ -264,6 +264,7 @@ def train_scores(
         epochs=int(params["epochs"]),
         steps_per_epoch=int(steps),
         lr=float(params.get("lr", 1e-4)),
+        lr_schedule=str(params.get("lr_schedule", "cosine")),
         weight_decay=float(params.get("weight_decay", 1e-4)),
         checkpoint_every=int(params.get("checkpoint_every", 10)),
         amp=bool(params.get("amp", True)),
