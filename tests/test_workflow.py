@@ -102,6 +102,14 @@ def test_tiny_dag_end_to_end(workdir):
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
 
+    # choosing another final ablation only redoes the reports, never slices or trained models
+    cfg = yaml.safe_load((workdir / "config" / "tiny.yaml").read_text(encoding="utf-8"))
+    cfg["scores"]["final_ablation"] = "none"
+    (workdir / "final_none.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    changed = snakemake(["-n", "--configfile", "final_none.yaml", "--cores", "2"], workdir, timeout=300)
+    assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
+    assert set(job_counts(changed.stdout + changed.stderr)) == {"tables", "figures", "all"}
+
     # the trained models score a new scan: levels, 15 scores, stage and QC image
     scans = sorted((results / "phantom" / "scans").iterdir())[:2]
     out = workdir / "scored"

@@ -16,6 +16,10 @@ PREVIOUS_FOLDS = (
 )
 ABLATIONS = config["scores"]["ablations"]
 FINAL = config["scores"]["final_ablation"]
+# Keys of `scores:` that only choose which models the workflow builds and reports.
+WORKFLOW_ONLY_KEYS = ("ablations", "final_ablation")
+# The keys `gohscore extract-slices` reads.
+SLICE_KEYS = ("input_size", "slices_per_level")
 if FINAL not in ABLATIONS:
     raise ValueError(
         f"config key scores.final_ablation={FINAL!r} is not in scores.ablations={ABLATIONS}; "
@@ -78,9 +82,14 @@ HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + exp
 FIGURES = expand(f"{R}/figures/{{name}}.png", name=FIGURE_NAMES)
 
 
-def section(name):
-    """One config section as sorted JSON, passed to a command as --params-json."""
-    return json.dumps(config[name], sort_keys=True)
+def section(name, only=None, without=()):
+    """One config section as sorted JSON, passed to a command as --params-json.
+
+    ``only`` or ``without`` narrow it to the keys the command reads, so that changing another
+    key of the section (e.g. adding an ablation) does not rerun the rule through its params.
+    """
+    keys = [k for k in config[name] if (only is None or k in only) and k not in without]
+    return json.dumps({k: config[name][k] for k in keys}, sort_keys=True)
 
 
 def folder_of(kind, key=None):

@@ -20,7 +20,7 @@ rule train_scores:
     resources:
         gpu=1,
     params:
-        cfg=section("scores"),
+        cfg=section("scores", without=WORKFLOW_ONLY_KEYS),
         seed=SEED,
         out_dir=folder_of("output"),
     shell:

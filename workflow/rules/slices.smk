@@ -13,7 +13,7 @@ rule slices_reference:
     conda:
         "../envs/gohscore.yaml"
     params:
-        cfg=section("scores"),
+        cfg=section("scores", only=SLICE_KEYS),
     shell:
         "gohscore extract-slices --manifest {input.manifest:q} --levels {input.labels:q}"
         " --source reference --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"
@@ -31,7 +31,7 @@ rule slices_predicted:
     conda:
         "../envs/gohscore.yaml"
     params:
-        cfg=section("scores"),
+        cfg=section("scores", only=SLICE_KEYS),
     shell:
         "gohscore extract-slices --manifest {input.manifest:q} --levels {input.levels:q}"
         " --source predicted --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"
