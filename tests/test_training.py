@@ -179,3 +179,18 @@ def test_raising_the_budget_of_a_cosine_run_resumes_with_a_warning(tmp_path, cap
     assert hist["epoch"].tolist() == [1, 2, 3, 4, 5]
     assert "budget changed from 3 to 5" in caplog.text
     assert hist["lr"].iloc[3] == pytest.approx(lr_at(longer, 4))
+
+
+def test_lowering_the_budget_trains_afresh(tmp_path) -> None:
+    """A checkpoint beyond a lowered epoch budget is set aside: the result equals an unbroken short run."""
+    sample, validate = _problem()
+    long = LoopConfig(epochs=4, steps_per_epoch=2, lr=3e-3, checkpoint_every=2, seed=5)
+    short = LoopConfig(**{**long.__dict__, "epochs": 2})
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, short, tmp_path / "a", CPU)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, long, tmp_path / "b", CPU)
+    hist = fit(_net(), sample, torch.nn.functional.mse_loss, validate, short, tmp_path / "b", CPU)
+    assert hist["epoch"].tolist() == [1, 2]
+    assert (tmp_path / "b" / "checkpoint.pt.stale").exists()
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -179,12 +179,13 @@ def run_fingerprint(cfg: LoopConfig, identity: dict | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _checkpoint_key(path: Path) -> str | None:
-    """The run key stored in a checkpoint (None when unreadable or absent)."""
+def _checkpoint_key(path: Path) -> tuple[str | None, int]:
+    """The run key and epoch stored in a checkpoint ((None, 0) when unreadable or absent)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True).get("run_key")
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return ckpt.get("run_key"), int(ckpt.get("epoch", 0))
     except Exception:  # noqa: BLE001 - a torn file counts as foreign
-        return None
+        return None, 0
 
 
 def fit(
@@ -201,8 +202,8 @@ def fit(
 
     ``identity`` describes what is being trained (patients, network, data settings); a checkpoint
     left by a run with another identity or loop config (the epoch budget aside) is set aside and
-    training starts afresh, so a changed config never resumes from stale weights. Raising
-    ``epochs`` resumes; under the cosine schedule the remaining epochs then follow the longer
+    training starts afresh, so a changed config never resumes from stale weights; so does a
+    checkpoint further on than a lowered epoch budget. Raising ``epochs`` resumes; under the cosine schedule the remaining epochs then follow the longer
     budget's curve (the rate rises again), which is not what an unbroken longer run would do.
 
     Each epoch draws ``cfg.steps_per_epoch`` batches with ``sample_batch(generator)`` (the generator lives
@@ -227,12 +228,17 @@ def fit(
     start, best_loss, best_state, rows = 0, math.inf, _cpu_state(model), []
 
     run_key = run_fingerprint(cfg, identity)
-    if ckpt_path.exists() and _checkpoint_key(ckpt_path) != run_key:
-        stale = ckpt_path.with_name(CHECKPOINT + ".stale")
-        os.replace(ckpt_path, stale)
-        log.warning(
-            "%s was written by another configuration; moved to %s, training from scratch", ckpt_path, stale
-        )
+    if ckpt_path.exists():
+        key, done = _checkpoint_key(ckpt_path)
+        why = None
+        if key != run_key:
+            why = "was written by another configuration"
+        elif done > cfg.epochs:
+            why = f"holds {done} epochs, more than the budget of {cfg.epochs}"
+        if why:
+            stale = ckpt_path.with_name(CHECKPOINT + ".stale")
+            os.replace(ckpt_path, stale)
+            log.warning("%s %s; moved to %s, training from scratch", ckpt_path, why, stale)
     if ckpt_path.exists():
         try:
             ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
