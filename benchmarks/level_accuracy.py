@@ -248,12 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for fold in folds:
         fold_dir = work / "levels" / f"fold{fold}"
-        card = fold_dir / "model.json"
-        if card.is_file() and json.loads(card.read_text(encoding="utf-8"))["training"]["epochs"] != int(
-            config["levels"]["epochs"]
-        ):  # another budget: train-levels continues from its checkpoint, predictions are redone
+        stamp = fold_dir / "levels_params.json"
+        stamped = stamp.read_text(encoding="utf-8") if stamp.is_file() else None
+        if stamped != section(config, "levels") and (fold_dir / "model.pt").exists():
+            # other levels settings (as Snakemake's params trigger): train-levels continues from its
+            # checkpoint when only the epoch budget grew, else starts afresh; predictions are redone
             for done in ("model.pt", "predictions.parquet"):
                 (fold_dir / done).unlink(missing_ok=True)
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(section(config, "levels"), encoding="utf-8")
         stages.run(
             f"train_fold{fold}",
             [fold_dir / "model.pt"],

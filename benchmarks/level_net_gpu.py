@@ -196,7 +196,9 @@ def real_loop(
     """Samples/s of gohscore.training.fit with the real sampler (epochs after the first)."""
     torch.manual_seed(0)
     sampler = CropSampler(data, crop_z, batch)
-    cfg = LoopConfig(epochs=epochs, steps_per_epoch=steps, checkpoint_every=10**6, amp=amp, seed=0)
+    cfg = LoopConfig(
+        epochs=epochs, steps_per_epoch=steps, checkpoint_every=10**6, amp=amp, seed=0, lr_schedule="cosine"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         hist = fit(
             vgg11(**net_args),

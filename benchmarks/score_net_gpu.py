@@ -115,7 +115,9 @@ def real_loop(
         bank,
     )
     torch.manual_seed(0)
-    cfg = LoopConfig(epochs=epochs, steps_per_epoch=steps, checkpoint_every=10**6, amp=amp, seed=0)
+    cfg = LoopConfig(
+        epochs=epochs, steps_per_epoch=steps, checkpoint_every=10**6, amp=amp, seed=0, lr_schedule="cosine"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         hist = fit(
             vgg11(**net),
