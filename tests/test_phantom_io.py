@@ -16,7 +16,8 @@ from gohscore.phantom.cohort import generate_patient, volume_image, write_patien
 from gohscore.phantom.dicom import write_dicom_series
 from gohscore.phantom.labels import SCORE_COLUMNS, Z_COLUMNS
 from gohscore.phantom.nifti import write_nifti_gz
-from gohscore.phantom.sizes import parse_params
+from gohscore.phantom.observers import observer_patients
+from gohscore.phantom.sizes import PATIENT_KEYS, parse_params
 
 TINY = {"n_patients": 6, "size": "tiny", "dicom_every": 3, "n_observer_patients": 2, "patches_per_pattern": 1}
 
@@ -88,7 +89,8 @@ def test_streamed_scan_equals_generated_volume(tmp_path, monkeypatch):
 
 
 def test_phantom_commands_end_to_end(tmp_path):
-    params = json.dumps(TINY)
+    """Per-patient jobs get only the patient keys (as in the workflow); the tables pick the observers."""
+    params = json.dumps({k: TINY[k] for k in PATIENT_KEYS})
     out = tmp_path / "phantom"
     parts = []
     for i in range(1, 7):
@@ -105,12 +107,14 @@ def test_phantom_commands_end_to_end(tmp_path):
         ]
         assert cli(["phantom", *args]) == 0
         parts.append(str(part))
-    assert cli(["phantom-tables", "--parts", *parts, "--cohort", str(out)]) == 0
+    tables = ["phantom-tables", "--parts", *parts, "--cohort", str(out), "--params-json", json.dumps(TINY)]
+    assert cli([*tables, "--seed", "7"]) == 0
     labels = pd.read_csv(out / "labels.csv")
     assert list(labels.columns[: 1 + 5 + 15]) == ["patient", *Z_COLUMNS, *SCORE_COLUMNS]
     assert labels["patient"].tolist() == [f"P{i:04d}" for i in range(1, 7)]
     observers = pd.read_csv(out / "observers.csv")
     assert len(observers) == 2 * 4 and set(observers["observer"]) == {"Obs1", "Obs2"}
+    assert sorted(set(observers["patient"])) == observer_patients(7, 6, 2)
     patches = pd.read_csv(out / "patches" / "patches.csv")
     assert list(patches.columns) == ["file", "pattern", "patient"]
     for row in patches.itertuples():
@@ -134,7 +138,7 @@ def test_phantom_commands_end_to_end(tmp_path):
                 "--out",
                 str(tmp_path / "c"),
                 "--params-json",
-                params,
+                json.dumps(TINY),
                 "--seed",
                 "7",
                 "--jobs",
@@ -144,6 +148,7 @@ def test_phantom_commands_end_to_end(tmp_path):
         == 0
     )
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "labels.csv"), labels)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c" / "observers.csv"), observers)
 
 
 def test_phantom_command_rejects_bad_input(tmp_path, capsys):
@@ -160,3 +165,29 @@ def test_phantom_command_rejects_bad_input(tmp_path, capsys):
     assert cli(["phantom", "--patient", "P0009", "--params-json", json.dumps(TINY), *args]) == 2
     assert cli(["phantom", "--patient", "P0001", "--params-json", "{not json", *args]) == 2
     assert "phantom" in capsys.readouterr().err
+
+
+def test_a_patient_does_not_depend_on_the_cohort_size(tmp_path):
+    """Growing the cohort or its observer share leaves an existing patient's files and part unchanged."""
+    outputs = []
+    for n, k in ((6, 2), (30, 9)):
+        out = tmp_path / f"n{n}"
+        section = json.dumps({**TINY, "n_patients": n, "n_observer_patients": k})
+        args = [
+            "--patient",
+            "P0002",
+            "--params-json",
+            section,
+            "--seed",
+            "7",
+            "--part",
+            str(out / "part.json"),
+        ]
+        assert (
+            cli(["phantom", *args, "--scan-dir", str(out / "scan"), "--patch-dir", str(out / "patches")]) == 0
+        )
+        part = json.loads((out / "part.json").read_text(encoding="utf-8"))
+        part["info"].pop("seconds")
+        outputs.append((part, (out / "scan" / "P0002.nii.gz").read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0][0]["observers"]) == 4  # kept or dropped by phantom-tables, not here

@@ -109,6 +109,14 @@ def test_tiny_dag_end_to_end(workdir):
     changed = snakemake(["-n", "--configfile", "final_none.yaml", "--cores", "2"], workdir, timeout=300)
     assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
     assert set(job_counts(changed.stdout + changed.stderr)) == {"tables", "figures", "all"}
+    # more observer patients: new cohort tables and everything after them, but no scan is redone
+    cfg = yaml.safe_load((workdir / "config" / "tiny.yaml").read_text(encoding="utf-8"))
+    cfg["phantom"]["n_observer_patients"] += 1
+    (workdir / "more_observers.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    changed = snakemake(["-n", "--configfile", "more_observers.yaml", "--cores", "2"], workdir, timeout=300)
+    assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
+    counts = job_counts(changed.stdout + changed.stderr)
+    assert counts.get("phantom_tables") == 1 and "phantom_patient" not in counts and "resample" not in counts
 
     # the trained models score a new scan: levels, 15 scores, stage and QC image
     scans = sorted((results / "phantom" / "scans").iterdir())[:2]

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from gohscore.cohort import discover_scans, find_table
+from gohscore.phantom.sizes import PATIENT_KEYS as PHANTOM_PATIENT_KEYS
 
 validate(config, "../schemas/config.schema.yaml")
 

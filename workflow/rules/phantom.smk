@@ -13,7 +13,8 @@ rule phantom_patient:
     conda:
         "../envs/gohscore.yaml"
     params:
-        cfg=section("phantom"),
+        # not the cohort's size: growing it keeps the patients already written
+        cfg=section("phantom", only=PHANTOM_PATIENT_KEYS),
         seed=SEED,
     shell:
         "gohscore phantom --patient {wildcards.patient} --params-json {params.cfg:q}"
@@ -34,6 +35,9 @@ rule phantom_tables:
     conda:
         "../envs/gohscore.yaml"
     params:
+        cfg=section("phantom"),
+        seed=SEED,
         cohort=folder_of("output"),
     shell:
-        "gohscore phantom-tables --parts {input.parts:q} --cohort {params.cohort:q} > {log:q} 2>&1"
+        "gohscore phantom-tables --parts {input.parts:q} --cohort {params.cohort:q}"
+        " --params-json {params.cfg:q} --seed {params.seed} > {log:q} 2>&1"

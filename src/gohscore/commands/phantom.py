@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gohscore.errors import GohscoreError
+from gohscore.params import parse_params_json
 from gohscore.phantom.cohort import tune_allocator, write_part, write_patient
-from gohscore.phantom.params import params_from_json
+from gohscore.phantom.params import patient_params_from_json
 from gohscore.phantom.sizes import patient_index
 
 
@@ -14,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     """Write one patient's scan folder, patch folder and part JSON."""
     parser = argparse.ArgumentParser(prog="gohscore phantom", description=__doc__)
     parser.add_argument("--patient", required=True, help="patient id, P0001..P9999")
-    parser.add_argument("--params-json", required=True, help="the config's 'phantom' section as JSON")
+    parser.add_argument(
+        "--params-json",
+        required=True,
+        help="the config's 'phantom' section as JSON (size, dicom_every and patches_per_pattern suffice)",
+    )
     parser.add_argument("--seed", type=int, required=True, help="the config's top-level seed")
     parser.add_argument(
         "--scan-dir", type=Path, required=True, help="folder for the NIfTI file or DICOM series"
@@ -25,12 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    params = params_from_json(args.params_json)
+    params = patient_params_from_json(args.params_json)
     index = patient_index(args.patient)
-    if index > params.n_patients:
-        from gohscore.errors import GohscoreError
-
-        raise GohscoreError(f"--patient {args.patient} is beyond phantom.n_patients = {params.n_patients}")
+    n_patients = parse_params_json(args.params_json, "phantom").get("n_patients")
+    if n_patients is not None and index > n_patients:
+        raise GohscoreError(f"--patient {args.patient} is beyond phantom.n_patients = {n_patients}")
     tune_allocator()
     part = write_patient(args.patient, params, args.seed, args.scan_dir, args.patch_dir)
     write_part(part, args.part)

@@ -7,6 +7,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from gohscore.phantom.cohort import tune_allocator, write_patient, write_tables
+from gohscore.phantom.observers import observer_patients
 from gohscore.phantom.params import params_from_json
 from gohscore.phantom.sizes import PhantomParams, patient_id
 from gohscore.progress import progress
@@ -26,7 +27,7 @@ def generate_cohort(out: Path, params: PhantomParams, seed: int, jobs: int = 1) 
     else:
         with ProcessPoolExecutor(max_workers=jobs, initializer=tune_allocator) as pool:
             parts = list(progress(pool.map(_one, todo), "phantom patients", total=len(todo)))
-    write_tables(parts, out)
+    write_tables(parts, out, observer_patients(seed, params.n_patients, params.n_observer_patients))
     return parts
 
 

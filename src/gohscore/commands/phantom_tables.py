@@ -8,6 +8,8 @@ from pathlib import Path
 
 from gohscore.errors import GohscoreError
 from gohscore.phantom.cohort import write_tables
+from gohscore.phantom.observers import observer_patients
+from gohscore.phantom.params import params_from_json
 
 
 def read_part(path: Path) -> dict:
@@ -31,11 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cohort", type=Path, required=True, help="cohort folder (holds scans/ and patches/)"
     )
+    parser.add_argument("--params-json", required=True, help="the config's 'phantom' section as JSON")
+    parser.add_argument("--seed", type=int, required=True, help="the config's top-level seed")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    params = params_from_json(args.params_json)
     parts = [read_part(path) for path in args.parts]
     ids = [p["patient"] for p in parts]
     if len(set(ids)) != len(ids):
         raise GohscoreError("phantom-tables got the same patient twice in --parts; pass each part once")
-    write_tables(parts, args.cohort)
+    chosen = observer_patients(args.seed, params.n_patients, params.n_observer_patients)
+    write_tables(parts, args.cohort, chosen)
     return 0

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
 from gohscore.phantom.anatomy import Anatomy, draw_anatomy
 from gohscore.phantom.labels import LEVELS, SCORE_COLUMNS, Z_COLUMNS, area_percentages, consistent_scores
 from gohscore.phantom.nifti import NiftiGzWriter, write_nifti_gz
-from gohscore.phantom.observers import observer_patients, observer_rows
+from gohscore.phantom.observers import observer_rows
 from gohscore.phantom.patches import crop_patches
 from gohscore.phantom.render import Renderer, SliceResult
-from gohscore.phantom.sizes import PhantomParams, patient_index
+from gohscore.phantom.sizes import PatientParams, patient_index
 
 log = logging.getLogger("gohscore")
 
@@ -88,7 +89,7 @@ class _Rendered:
     pure_area: np.ndarray
 
 
-def _anatomy(patient: str, params: PhantomParams, seed: int) -> Anatomy:
+def _anatomy(patient: str, params: PatientParams, seed: int) -> Anatomy:
     """The patient's anatomy: the first draw of its random streams."""
     return draw_anatomy(np.random.default_rng([seed, patient_index(patient), 0]), params.preset)
 
@@ -138,7 +139,7 @@ def _render_patient(
     return _Rendered(anat, renderer, levels, raw, label, pure_area)
 
 
-def generate_patient(patient: str, params: PhantomParams, seed: int) -> Patient:
+def generate_patient(patient: str, params: PatientParams, seed: int) -> Patient:
     """Generate one patient in memory; deterministic in (seed, patient index, size)."""
     anat = _anatomy(patient, params, seed)
     volume = np.empty((anat.n_slices, anat.matrix, anat.matrix), np.int16)
@@ -157,12 +158,12 @@ def volume_image(volume: np.ndarray, spacing_xyz_mm, origin_xyz_mm):
     return img
 
 
-def is_dicom(patient: str, params: PhantomParams) -> bool:
+def is_dicom(patient: str, params: PatientParams) -> bool:
     """Whether this patient is written as a DICOM series (every ``dicom_every``-th index)."""
     return params.dicom_every > 0 and patient_index(patient) % params.dicom_every == 0
 
 
-def write_patient(patient: str, params: PhantomParams, seed: int, scan_dir: Path, patch_dir: Path) -> dict:
+def write_patient(patient: str, params: PatientParams, seed: int, scan_dir: Path, patch_dir: Path) -> dict:
     """Generate one patient and write its scan folder and patch folder; return its part (rows for the tables)."""
     start = time.perf_counter()
     index = patient_index(patient)
@@ -202,13 +203,11 @@ def write_patient(patient: str, params: PhantomParams, seed: int, scan_dir: Path
             origin = (x0 + j * anat.pixel_mm, y0 + i * anat.pixel_mm)
             write_nifti_gz(tmp / name, crop, (anat.pixel_mm, anat.pixel_mm), origin)
             patch_rows.append({"file": f"{patient}/{name}", "pattern": pattern, "patient": patient})
-    observers = []
-    if patient in observer_patients(seed, params.n_patients, params.n_observer_patients):
-        observers = observer_rows(pat.label, seed, index)
     part = {
         "patient": patient,
         "label": pat.label,
-        "observers": observers,
+        # the re-reads this patient would get; the tables keep them for the observer patients only
+        "observers": observer_rows(pat.label, seed, index),
         "patches": patch_rows,
         "info": {
             "index": index,
@@ -234,14 +233,24 @@ def write_part(part: dict, path: Path) -> None:
         tmp.write_text(json.dumps(part, indent=1) + "\n", encoding="utf-8")
 
 
-def write_tables(parts: list[dict], cohort: Path) -> None:
-    """Write ``labels.csv``, ``observers.csv`` and ``patches/patches.csv`` of a cohort folder from parts."""
+def write_tables(parts: list[dict], cohort: Path, observer_ids: Collection[str]) -> None:
+    """Write ``labels.csv``, ``observers.csv`` and ``patches/patches.csv`` of a cohort folder from parts.
+
+    ``observers.csv`` holds the re-reads of the patients in ``observer_ids`` only
+    (:func:`gohscore.phantom.observers.observer_patients` chooses them for the cohort).
+    """
     import pandas as pd
 
     parts = sorted(parts, key=lambda p: p["patient"])
+    missing = sorted(set(observer_ids) - {p["patient"] for p in parts})
+    if missing:
+        raise GohscoreError(
+            f"observer patients {', '.join(missing)} have no part; generate them or lower n_observer_patients"
+        )
+    observers = [row for p in parts if p["patient"] in set(observer_ids) for row in p["observers"]]
     tables = (
         (cohort / "labels.csv", [p["label"] for p in parts], LABEL_COLUMNS),
-        (cohort / "observers.csv", [row for p in parts for row in p["observers"]], OBSERVER_COLUMNS),
+        (cohort / "observers.csv", observers, OBSERVER_COLUMNS),
         (cohort / "patches" / "patches.csv", [row for p in parts for row in p["patches"]], PATCH_COLUMNS),
     )
     for path, rows, columns in tables:

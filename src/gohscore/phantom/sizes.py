@@ -27,14 +27,16 @@ SIZES: dict[str, SizePreset] = {
 }
 
 
-@dataclass(frozen=True)
-class PhantomParams:
-    """The validated ``phantom:`` config section."""
+PATIENT_KEYS = ("size", "dicom_every", "patches_per_pattern")
+COHORT_KEYS = ("n_patients", "n_observer_patients")
 
-    n_patients: int
+
+@dataclass(frozen=True)
+class PatientParams:
+    """What one synthetic patient depends on (besides the seed and its index)."""
+
     size: str
     dicom_every: int
-    n_observer_patients: int
     patches_per_pattern: int
 
     @property
@@ -43,17 +45,24 @@ class PhantomParams:
         return SIZES[self.size]
 
 
-def parse_params(section: dict) -> PhantomParams:
-    """Validate the config's ``phantom`` section (as a dict) and return it typed."""
+@dataclass(frozen=True)
+class PhantomParams(PatientParams):
+    """The validated ``phantom:`` config section: the patient keys plus the cohort's size."""
+
+    n_patients: int
+    n_observer_patients: int
+
+
+def _check_section(section: dict, required: tuple[str, ...]) -> None:
+    """Validate the ``required`` keys of a ``phantom`` section (and any cohort key present)."""
     if not isinstance(section, dict):
         raise GohscoreError("config key 'phantom' must be a mapping; see config/config.yaml for an example")
-    required = ("n_patients", "size", "dicom_every", "n_observer_patients", "patches_per_pattern")
     missing = [key for key in required if key not in section]
     if missing:
         raise GohscoreError(
             f"config section 'phantom' lacks {', '.join(missing)}; add them as in config/config.yaml"
         )
-    unknown = sorted(set(section) - set(required))
+    unknown = sorted(set(section) - set(PATIENT_KEYS + COHORT_KEYS))
     if unknown:
         raise GohscoreError(f"config section 'phantom' has unknown key(s) {', '.join(unknown)}; remove them")
     if section["size"] not in SIZES:
@@ -66,14 +75,32 @@ def parse_params(section: dict) -> PhantomParams:
         ("n_observer_patients", 0),
         ("patches_per_pattern", 0),
     ):
+        if key not in section:
+            continue
         value = section[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise GohscoreError(f"config key 'phantom.{key}' is {value!r}; it must be an integer >= {low}")
-    if section["n_observer_patients"] > section["n_patients"]:
+    if set(COHORT_KEYS) <= set(section) and section["n_observer_patients"] > section["n_patients"]:
         raise GohscoreError("config key 'phantom.n_observer_patients' exceeds 'phantom.n_patients'; lower it")
-    if section["n_patients"] > 9999:
+    if section.get("n_patients", 0) > 9999:
         raise GohscoreError("config key 'phantom.n_patients' must be <= 9999 (ids are P0001..P9999)")
+
+
+def parse_params(section: dict) -> PhantomParams:
+    """Validate the config's whole ``phantom`` section (as a dict) and return it typed."""
+    required = PATIENT_KEYS + COHORT_KEYS
+    _check_section(section, required)
     return PhantomParams(**{key: section[key] for key in required})
+
+
+def parse_patient_params(section: dict) -> PatientParams:
+    """Validate the keys one patient depends on; the cohort keys may be present and are checked, not kept.
+
+    The workflow passes only these keys to each patient's job, so that growing the cohort or
+    choosing more observer patients does not regenerate the patients already written.
+    """
+    _check_section(section, PATIENT_KEYS)
+    return PatientParams(**{key: section[key] for key in PATIENT_KEYS})
 
 
 def patient_id(index: int) -> str:
