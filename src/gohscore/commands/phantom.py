@@ -8,8 +8,7 @@ from pathlib import Path
 from gohscore.errors import GohscoreError
 from gohscore.params import parse_params_json
 from gohscore.phantom.cohort import tune_allocator, write_part, write_patient
-from gohscore.phantom.params import patient_params_from_json
-from gohscore.phantom.sizes import patient_index
+from gohscore.phantom.sizes import parse_patient_params, patient_index
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    params = patient_params_from_json(args.params_json)
+    section = parse_params_json(args.params_json, "phantom")
+    params = parse_patient_params(section)
     index = patient_index(args.patient)
-    n_patients = parse_params_json(args.params_json, "phantom").get("n_patients")
+    n_patients = section.get("n_patients")
     if n_patients is not None and index > n_patients:
         raise GohscoreError(f"--patient {args.patient} is beyond phantom.n_patients = {n_patients}")
     tune_allocator()

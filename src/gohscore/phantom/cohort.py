@@ -242,12 +242,13 @@ def write_tables(parts: list[dict], cohort: Path, observer_ids: Collection[str])
     import pandas as pd
 
     parts = sorted(parts, key=lambda p: p["patient"])
-    missing = sorted(set(observer_ids) - {p["patient"] for p in parts})
+    chosen = set(observer_ids)
+    missing = sorted(chosen - {p["patient"] for p in parts})
     if missing:
         raise GohscoreError(
             f"observer patients {', '.join(missing)} have no part; generate them or lower n_observer_patients"
         )
-    observers = [row for p in parts if p["patient"] in set(observer_ids) for row in p["observers"]]
+    observers = [row for p in parts if p["patient"] in chosen for row in p["observers"]]
     tables = (
         (cohort / "labels.csv", [p["label"] for p in parts], LABEL_COLUMNS),
         (cohort / "observers.csv", observers, OBSERVER_COLUMNS),
