@@ -191,3 +191,20 @@ def test_a_patient_does_not_depend_on_the_cohort_size(tmp_path):
         outputs.append((part, (out / "scan" / "P0002.nii.gz").read_bytes()))
     assert outputs[0] == outputs[1]
     assert len(outputs[0][0]["observers"]) == 4  # kept or dropped by phantom-tables, not here
+
+
+def test_phantom_patient_beyond_the_cohort_is_refused(tmp_path, capsys):
+    """A patient id past n_patients stops with the key named and writes nothing."""
+    args = [
+        "--patient",
+        "P0009",
+        "--params-json",
+        json.dumps(TINY),
+        "--seed",
+        "7",
+        "--part",
+        str(tmp_path / "p.json"),
+    ]
+    assert cli(["phantom", *args, "--scan-dir", str(tmp_path / "s"), "--patch-dir", str(tmp_path / "q")]) == 2
+    assert "n_patients" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
