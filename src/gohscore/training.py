@@ -179,13 +179,14 @@ def run_fingerprint(cfg: LoopConfig, identity: dict | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _checkpoint_key(path: Path) -> tuple[str | None, int]:
-    """The run key and epoch stored in a checkpoint ((None, 0) when unreadable or absent)."""
+def _read_checkpoint(path: Path) -> dict | None:
+    """A checkpoint's contents on the CPU (None when it is absent or cannot be read)."""
+    if not path.exists():
+        return None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        return ckpt.get("run_key"), int(ckpt.get("epoch", 0))
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - a torn file counts as foreign
-        return None, 0
+        return None
 
 
 def fit(
@@ -203,8 +204,9 @@ def fit(
     ``identity`` describes what is being trained (patients, network, data settings); a checkpoint
     left by a run with another identity or loop config (the epoch budget aside) is set aside and
     training starts afresh, so a changed config never resumes from stale weights; so does a
-    checkpoint further on than a lowered epoch budget. Raising ``epochs`` resumes; under the cosine schedule the remaining epochs then follow the longer
-    budget's curve (the rate rises again), which is not what an unbroken longer run would do.
+    checkpoint further on than a lowered epoch budget. Raising ``epochs`` resumes; under the
+    cosine schedule the remaining epochs then follow the longer budget's curve (the rate rises
+    again), which is not what an unbroken longer run would do.
 
     Each epoch draws ``cfg.steps_per_epoch`` batches with ``sample_batch(generator)`` (the generator lives
     on ``device``), then calls ``validate(model)`` in eval mode under ``no_grad`` (and autocast on GPU);
@@ -228,23 +230,23 @@ def fit(
     start, best_loss, best_state, rows = 0, math.inf, _cpu_state(model), []
 
     run_key = run_fingerprint(cfg, identity)
+    ckpt = _read_checkpoint(ckpt_path)  # read once: the score net's checkpoint is hundreds of MB
     if ckpt_path.exists():
-        key, done = _checkpoint_key(ckpt_path)
         why = None
-        if key != run_key:
-            why = "was written by another configuration"
-        elif done > cfg.epochs:
-            why = f"holds {done} epochs, more than the budget of {cfg.epochs}"
+        if ckpt is None or ckpt.get("run_key") != run_key:
+            why = "was written by another configuration (or cannot be read)"
+        elif int(ckpt["epoch"]) > cfg.epochs:
+            why = f"holds {int(ckpt['epoch'])} epochs, more than the budget of {cfg.epochs}"
         if why:
             stale = ckpt_path.with_name(CHECKPOINT + ".stale")
             os.replace(ckpt_path, stale)
             log.warning("%s %s; moved to %s, training from scratch", ckpt_path, why, stale)
-    if ckpt_path.exists():
+            ckpt = None
+    if ckpt is not None:
         try:
-            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
-        except Exception as err:  # noqa: BLE001 - a checkpoint of another net or a torn file
+        except Exception as err:  # noqa: BLE001 - a checkpoint of another net
             raise GohscoreError(
                 f"{ckpt_path}: cannot resume ({type(err).__name__}: {str(err)[:120]}); "
                 "delete it to train from scratch"
