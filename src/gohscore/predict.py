@@ -48,6 +48,7 @@ def find_models(results: Path, ablation: str) -> tuple[list[Path], list[Path]]:
 
 def load_models(level_paths: Sequence[Path], score_paths: Sequence[Path], device: torch.device) -> Models:
     """Load both ensembles and check that each shares one input convention."""
+    from gohscore.inference import for_inference
     from gohscore.levels.predict import check_cards
     from gohscore.scores.predict import common_card
     from gohscore.training import load_model
@@ -57,7 +58,7 @@ def load_models(level_paths: Sequence[Path], score_paths: Sequence[Path], device
     check_cards(level_cards)
     common_card(score_cards)
     for net in (*levels, *scores):
-        net.to(device).eval()
+        for_inference(net, device)
     return Models(list(levels), level_cards[0], list(scores), score_cards[0])
 
 

@@ -91,7 +91,7 @@ def memory_format_for(ndim: int) -> torch.memory_format:
     return torch.channels_last_3d if ndim == 5 else torch.channels_last
 
 
-def _spatial_dims(model: nn.Module) -> int:
+def spatial_dims(model: nn.Module) -> int:
     """The number of spatial dimensions of the model's first convolution (2 or 3; 0 if none)."""
     for m in model.modules():
         if isinstance(m, nn.Conv3d):
@@ -106,7 +106,7 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     model = model.to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        dims = _spatial_dims(model)
+        dims = spatial_dims(model)
         if dims:
             model = model.to(memory_format=memory_format_for(dims + 2))
     return model

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from gohscore.errors import GohscoreError
+from gohscore.inference import for_inference, per_pass
 from gohscore.levels.data import N_LEVELS, OutputScale, ResidentVolumes, normalise, volume_stats
 from gohscore.levels.decode import decode_windows, ensemble, window_starts
 from gohscore.training import autocast, prepare_input
@@ -38,10 +39,14 @@ def window_indices(
     crop_z: int,
     device: torch.device,
     amp: bool = True,
-    chunk: int = 8,
+    chunk: int | None = None,
 ) -> np.ndarray:
-    """Indices inside each window (``(windows, 5)``) for a normalised ``(S, S, S)`` volume on ``device``."""
+    """Indices inside each window (``(windows, 5)``) for a normalised ``(S, S, S)`` volume on ``device``.
+
+    ``chunk`` windows go through the network per pass (default: what suits the device).
+    """
     scale = OutputScale.for_crop(crop_z)
+    chunk = chunk or per_pass(model, (crop_z, *volume.shape[1:]), device)
     outs = []
     with torch.no_grad(), autocast(device, amp):
         for i in range(0, len(starts), chunk):
@@ -93,7 +98,7 @@ def _predict(
     starts = window_starts(int(vol.shape[0]), crop_z, stride)
     per_model = []
     for model in models:
-        model.to(device).eval()
+        for_inference(model, device)
         per_model.append(decode_windows(window_indices(model, vol, starts, crop_z, device, amp), starts))
     return ensemble(np.stack(per_model))
 

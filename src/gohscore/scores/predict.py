@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from gohscore.errors import GohscoreError
+from gohscore.inference import for_inference, per_pass
 from gohscore.scores.data import normalize_hu
 from gohscore.scores.rounding import SCORES, round_score
 from gohscore.scores.slices import resize_square
@@ -39,9 +40,16 @@ def common_card(cards: Sequence[dict]) -> dict:
 
 @torch.no_grad()
 def predict_images(
-    models: Sequence[nn.Module], images_hu: np.ndarray, card: dict, device: torch.device, batch_size: int = 32
+    models: Sequence[nn.Module],
+    images_hu: np.ndarray,
+    card: dict,
+    device: torch.device,
+    batch_size: int | None = None,
 ) -> np.ndarray:
-    """Raw (unrounded) TOT, GG, RET in % of ``(N, H, W)`` HU slices, averaged over ``models``."""
+    """Raw (unrounded) TOT, GG, RET in % of ``(N, H, W)`` HU slices, averaged over ``models``.
+
+    ``batch_size`` slices go through the network per pass (default: what suits the device).
+    """
     size = int(card["input_size"])
     images = np.asarray(images_hu, dtype=np.float32)
     if images.shape[1:] != (size, size):
@@ -49,10 +57,11 @@ def predict_images(
     x_all = torch.as_tensor(images)
     total = np.zeros((len(images), 3), dtype=np.float64)
     for model in models:
-        model = model.to(device).eval()
+        model = for_inference(model, device)
+        step = batch_size or per_pass(model, (size, size), device)
         outs = []
-        for start in range(0, len(images), batch_size):
-            x = normalize_hu(x_all[start : start + batch_size].to(device), card["hu_window"])[:, None]
+        for start in range(0, len(images), step):
+            x = normalize_hu(x_all[start : start + step].to(device), card["hu_window"])[:, None]
             outs.append(model(x).float().cpu().numpy())
         total += np.concatenate(outs) if outs else np.zeros((0, 3))
     return total / len(models) * float(card.get("output_scale", 100.0))
