@@ -23,12 +23,13 @@ import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from phantom_speed import gohscore_exe  # benchmarks/ is this script's folder
 
 RESULTS = Path(__file__).parent / "results" / "cpu_predict.json"
 
@@ -139,12 +140,6 @@ def write_models(root: Path, sizes: dict, n_models: int) -> tuple[list[Path], li
         write_model_card(path.with_name("model.json"), card)
         scores.append(path)
     return levels, scores
-
-
-def gohscore_exe() -> str:
-    """The ``gohscore`` console script of this interpreter's environment."""
-    local = Path(sys.executable).with_name("gohscore")
-    return str(local) if local.exists() else (shutil.which("gohscore") or "gohscore")
 
 
 def run_predict(sizes: dict, smoke: bool) -> dict:
