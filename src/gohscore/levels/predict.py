@@ -12,7 +12,7 @@ from torch import nn
 
 from gohscore.errors import GohscoreError
 from gohscore.inference import for_inference, per_pass
-from gohscore.levels.data import N_LEVELS, OutputScale, ResidentVolumes, normalise, volume_stats
+from gohscore.levels.data import N_LEVELS, OutputScale, normalise, volume_stats
 from gohscore.levels.decode import decode_windows, ensemble, window_starts
 from gohscore.training import autocast, prepare_input
 
@@ -101,17 +101,6 @@ def _predict(
         for_inference(model, device)
         per_model.append(decode_windows(window_indices(model, vol, starts, crop_z, device, amp), starts))
     return ensemble(np.stack(per_model))
-
-
-def predict_resident(
-    models: Sequence[nn.Module], data: ResidentVolumes, card: dict, device: torch.device
-) -> np.ndarray:
-    """Decoded levels (``(n, 5)``) of every resident volume."""
-    _, crop_z, stride, amp = card_settings(card)
-    out = np.empty((len(data.patients), N_LEVELS))
-    for i in range(len(data.patients)):
-        out[i] = _predict(models, data.normalised(i), crop_z, stride, amp, device)
-    return out
 
 
 def level_table(
