@@ -43,6 +43,24 @@ SMOKE = {
 }
 
 
+def network_kwargs(net: str, spec: dict) -> dict:
+    """vgg11() arguments of the level net (as train-levels builds it) or the score net (as train-scores)."""
+    from gohscore.levels.train import network_args
+    from gohscore.networks import DEFAULT_POOL
+
+    if net == "level":
+        return network_args({"width": spec["width"], "head_features": spec["head_features"]})
+    return {
+        "spatial_dims": 2,
+        "in_channels": 1,
+        "out_features": 3,
+        "width": spec["width"],
+        "head_features": spec["head_features"],
+        "dropout": 0.5,
+        "pool_size": list(DEFAULT_POOL[2]),
+    }
+
+
 def forward_case(net: str, layout: str, per_pass: int, sizes: dict, repeats: int) -> dict:
     """Seconds per input and peak RSS of ``repeats`` forward passes (after one warm-up pass)."""
     import torch
@@ -52,8 +70,7 @@ def forward_case(net: str, layout: str, per_pass: int, sizes: dict, repeats: int
     torch.manual_seed(0)
     spec = sizes[net]
     dims = len(spec["input"])
-    model = vgg11(dims, 1, 5 if dims == 3 else 3, width=spec["width"], head_features=spec["head_features"])
-    model.eval()
+    model = vgg11(**network_kwargs(net, spec)).eval()
     if layout == "channels_last":
         model = model.to(memory_format=torch.channels_last_3d if dims == 3 else torch.channels_last)
     x = torch.randn(per_pass, 1, *spec["input"])
@@ -109,19 +126,15 @@ def write_models(root: Path, sizes: dict, n_models: int) -> tuple[list[Path], li
     """``n_models`` level and score models with random weights and the cards training would write."""
     import torch
 
-    from gohscore.levels.train import level_card
-    from gohscore.networks import DEFAULT_POOL, vgg11
+    from gohscore.levels.train import DEFAULTS, level_card
+    from gohscore.networks import vgg11
     from gohscore.scores.rounding import SCORES
     from gohscore.scores.train import TARGET_SCALE
     from gohscore.training import LoopConfig, write_model_card
 
     lv, sc = sizes["level"], sizes["score"]
-    level_net = {"spatial_dims": 3, "in_channels": 1, "out_features": 5, "width": lv["width"]}
-    level_net |= {"head_features": lv["head_features"], "dropout": 0.0, "pool_size": list(DEFAULT_POOL[3])}
-    score_net = {"spatial_dims": 2, "in_channels": 1, "out_features": 3, "width": sc["width"]}
-    score_net |= {"head_features": sc["head_features"], "dropout": 0.5, "pool_size": list(DEFAULT_POOL[2])}
-    level_params = {"crop_z": lv["input"][0], "hu_window": [-1500, 1500], "window_stride": 4, "amp": True}
-    level_params["batch_size"] = 5
+    level_net, score_net = network_kwargs("level", lv), network_kwargs("score", sc)
+    level_params = {**DEFAULTS, "crop_z": lv["input"][0]}
     levels, scores = [], []
     for fold in range(n_models):
         torch.manual_seed(fold)

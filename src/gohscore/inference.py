@@ -4,7 +4,7 @@ Channels-last on every device: it is the layout the networks train in on CUDA, a
 made the paper-size nets' forward passes faster (benchmarks/cpu_predict.py). Inputs per pass:
 as many as keep the first layer's activations (voxels x channels) within a budget per device. On
 the CPU the budget is one 192x256x256 window of the paper's level net (width 8): a pass of eight
-such windows was at most 6 % faster per window and held 7 GB instead of 1.4 GB. On CUDA it is eight.
+such windows was no faster per window and held 7.2 GB instead of 1.5 GB. On CUDA it is eight.
 """
 
 from __future__ import annotations
