@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gohscore.training import memory_format_for, spatial_dims
+from gohscore.training import first_conv, memory_format_for, spatial_dims
 
 PAPER_WINDOW = 192 * 256 * 256 * 8  # voxels x first-layer channels of one paper level-net window
 BUDGET = {"cpu": PAPER_WINDOW, "cuda": 8 * PAPER_WINDOW}
@@ -23,7 +23,7 @@ BUDGET = {"cpu": PAPER_WINDOW, "cuda": 8 * PAPER_WINDOW}
 
 def first_layer_channels(model: nn.Module) -> int:
     """Output channels of the first convolution (1 for a network without one)."""
-    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)), None)
+    conv = first_conv(model)
     return int(conv.out_channels) if conv is not None else 1
 
 

@@ -91,14 +91,15 @@ def memory_format_for(ndim: int) -> torch.memory_format:
     return torch.channels_last_3d if ndim == 5 else torch.channels_last
 
 
+def first_conv(model: nn.Module) -> nn.Conv2d | nn.Conv3d | None:
+    """The model's first 2D or 3D convolution (``None`` if it has none)."""
+    return next((m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)), None)
+
+
 def spatial_dims(model: nn.Module) -> int:
     """The number of spatial dimensions of the model's first convolution (2 or 3; 0 if none)."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv3d):
-            return 3
-        if isinstance(m, nn.Conv2d):
-            return 2
-    return 0
+    conv = first_conv(model)
+    return 0 if conv is None else 3 if isinstance(conv, nn.Conv3d) else 2
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
