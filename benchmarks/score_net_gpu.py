@@ -11,9 +11,14 @@ batch 10, bf16 autocast + channels-last on GPU):
 * ``isolated``: one optimiser step on synthetic tensors already on the device (CUDA events, warm-up 3,
   median of 10) - the ceiling for this net and batch;
 * ``real_loop[ablation]``: ``gohscore.training.fit`` with the real sampler of each ablation over
-  device-resident slices: ``none`` (uniform draws), ``balanced`` (1/count weights) and
-  ``balanced_synthesis`` (half of the samples replaced by synthetic GG/RET slices); median epoch time
-  after a warm-up epoch, and ``ratio_to_isolated`` = real samples/s / isolated samples/s.
+  device-resident slices: ``none`` (uniform draws), ``balanced`` (1/count weights, healthy share
+  kept) and ``balanced_synthesis`` (half of the healthy draws replaced by synthetic GG/RET slices
+  with extents aimed at the under-filled bins), each without and with the default augmentation;
+  median epoch time after a warm-up epoch, ``ratio_to_isolated`` = real samples/s / isolated
+  samples/s and ``ratio_to_plain`` = samples/s / those of ``none`` without augmentation (the cost
+  of augmentation and synthesis; target: at least 0.90).
+
+    python benchmarks/score_net_gpu.py --cpu       # the CPU validation recipe (128 px, width 8, batch 16)
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from level_net_gpu import device_name, release, timed_ms  # noqa: E402
 
 from gohscore.networks import vgg11  # noqa: E402
+from gohscore.scores.augment import AugmentConfig  # noqa: E402
 from gohscore.scores.sampling import sampling_weights  # noqa: E402
+from gohscore.scores.synthesis import extent_targets  # noqa: E402
 from gohscore.scores.train import build_bank, make_sampler  # noqa: E402
 from gohscore.training import LoopConfig, autocast, fit, prepare_input, prepare_model, select_device  # noqa: E402
 
@@ -95,16 +102,17 @@ def real_loop(
     epochs: int,
     device: torch.device,
     amp: bool,
+    augment: bool = False,
 ) -> dict:
     """Samples/s of gohscore.training.fit with the real sampler of ``ablation`` (epochs after the first)."""
     patients = [f"S{i}" for i in range(len(images))]
+    draw_w = sampling_weights(targets[:, 0], ablation != "none", 1.0, True)
     bank = None
     if ablation == "balanced_synthesis":
         empty = pd.DataFrame({"file": [], "pattern": [], "patient": []})
-        bank = build_bank(images, targets, patients, empty, 0.5, 0, device)
-    weights = torch.as_tensor(
-        sampling_weights(targets[:, 0], ablation != "none"), dtype=torch.float32, device=device
-    )
+        bank = build_bank(images, targets, patients, empty, 0.5, 0, device, on="healthy")
+        bank.extent_pmf = extent_targets(targets[:, 0], draw_w, 0.5, "healthy")
+    weights = torch.as_tensor(draw_w, dtype=torch.float32, device=device)
     sampler = make_sampler(
         torch.as_tensor(images, device=device),
         torch.as_tensor(targets, device=device),
@@ -113,6 +121,7 @@ def real_loop(
         batch,
         HU_WINDOW,
         bank,
+        AugmentConfig() if augment else None,
     )
     torch.manual_seed(0)
     cfg = LoopConfig(
@@ -131,6 +140,7 @@ def real_loop(
     per_epoch = float(hist["seconds"].iloc[1:].median())
     return {
         "ablation": ablation,
+        "augment": augment,
         "steps_per_epoch": steps,
         "epoch_s": round(per_epoch, 3),
         "ms_per_step": round(1000 * per_epoch / steps, 2),
@@ -142,16 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     """Measure, print and write the JSON report."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="tiny sizes on any device: checks that it runs")
+    p.add_argument(
+        "--cpu", action="store_true", help="the CPU validation recipe's sizes (config/validate.yaml)"
+    )
     p.add_argument("--out", type=Path, default=None, help="JSON report (default $OUT or benchmarks/results/)")
     args = p.parse_args(argv)
     device = select_device("auto")
     amp = device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    size, width, batch, n, steps, epochs = (64, 4, 4, 16, 3, 3) if args.smoke else (512, 64, 10, 120, 30, 4)
-    net = {"spatial_dims": 2, "in_channels": 1, "out_features": 3, "width": width, "head_features": 1024}
+    size, width, head, batch, n, steps, epochs = (512, 64, 1024, 10, 120, 30, 4)
+    label = "GPU benchmark"
+    if args.smoke:
+        size, width, head, batch, n, steps, epochs = (64, 4, 1024, 4, 16, 3, 3)
+        label = "SMOKE (tiny sizes, not a performance figure)"
+    elif args.cpu:
+        size, width, head, batch, n, steps, epochs = (128, 8, 128, 16, 120, 15, 4)
+        label = "CPU, the validation recipe's sizes (ratios only)"
+    net = {"spatial_dims": 2, "in_channels": 1, "out_features": 3, "width": width, "head_features": head}
     res: dict = {
-        "label": "SMOKE (tiny sizes, not a performance figure)" if args.smoke else "GPU benchmark",
+        "label": label,
         "device": device_name(device),
         "torch": torch.__version__,
         "network": net,
@@ -160,16 +180,24 @@ def main(argv: list[str] | None = None) -> int:
     print("isolated", json.dumps(res["isolated"]), flush=True)
     images, targets = synthetic_slices(n, size)
     res["real_loop"] = []
-    for ablation in ("none", "balanced", "balanced_synthesis"):
+    for ablation, augment in [
+        (a, g) for g in (False, True) for a in ("none", "balanced", "balanced_synthesis")
+    ]:
         release(device)
-        row = real_loop(net, images, targets, ablation, batch, steps, epochs, device, amp)
+        row = real_loop(net, images, targets, ablation, batch, steps, epochs, device, amp, augment)
         row["ratio_to_isolated"] = round(row["samples_per_s"] / res["isolated"]["samples_per_s"], 3)
+        row["ratio_to_plain"] = (
+            round(row["samples_per_s"] / res["real_loop"][0]["samples_per_s"], 3) if res["real_loop"] else 1.0
+        )
         res["real_loop"].append(row)
         print("real_loop", json.dumps(row), flush=True)
     out = args.out
     if out is None:
         base = Path(os.environ["OUT"]) if os.environ.get("OUT") else Path(__file__).parent / "results"
-        out = base / ("score_net_cpu_smoke.json" if args.smoke else "score_net_gpu.json")
+        name = (
+            "score_net_cpu_smoke" if args.smoke else "score_net_cpu_recipe" if args.cpu else "score_net_gpu"
+        )
+        out = base / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")

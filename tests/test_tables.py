@@ -163,10 +163,69 @@ def tables_argv(paths: dict[str, list[Path] | Path], out: Path) -> list[str]:
 def test_table1_levels(cohort: dict[str, pd.DataFrame]) -> None:
     t1 = T.table1_levels(cohort["levels_cv"])
     assert t1["level"].tolist() == ["L1", "L2", "L3", "L4", "L5", "all"]
-    assert list(t1.columns) == ["level", "name", "n", "mae", "sd", "icc", "baseline_mae"]
-    assert np.isfinite(t1[["mae", "sd", "icc", "baseline_mae"]].to_numpy(float)).all()
+    assert list(t1.columns) == ["level", "name", "n", "mae", "sd", "icc", "baseline_mae", "mae_mm", "sd_mm"]
+    assert np.isfinite(t1[["mae", "sd", "icc", "baseline_mae", "mae_mm", "sd_mm"]].to_numpy(float)).all()
     assert t1["n"].tolist() == [12] * 5 + [60]
-    assert T.table1_display(t1)["MAE (SD) [slices]"].str.match(r"^\d+\.\d\d \(\d+\.\d\d\)$").all()
+    display = T.table1_display(t1)
+    assert display["MAE (SD) [grid slices]"].str.match(r"^\d+\.\d\d \(\d+\.\d\d\)$").all()
+    assert display["MAE (SD) [mm]"].str.match(r"^\d+\.\d\d \(\d+\.\d\d\)$").all()
+    # the cohort's mm are 1.2 x the grid index: the mm errors are the grid errors x 1.2
+    assert t1["mae_mm"].to_numpy() == pytest.approx(1.2 * t1["mae"].to_numpy())
+    without_mm = T.table1_levels(cohort["levels_cv"].drop(columns=["pred_z_mm", "ref_z_mm"]))
+    assert without_mm["mae_mm"].isna().all() and "MAE (SD) [mm]" not in T.table1_display(without_mm)
+
+
+def icc_a1_by_hand(a: np.ndarray, b: np.ndarray) -> float:
+    """ICC(A,1) of McGraw and Wong (= Shrout and Fleiss ICC(2,1)) from the two-way ANOVA mean squares."""
+    x = np.column_stack([a, b]).astype(float)
+    n, k = x.shape
+    grand = x.mean()
+    ms_rows = k * ((x.mean(axis=1) - grand) ** 2).sum() / (n - 1)
+    ms_cols = n * ((x.mean(axis=0) - grand) ** 2).sum() / (k - 1)
+    resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + grand
+    ms_err = (resid**2).sum() / ((n - 1) * (k - 1))
+    return (ms_rows - ms_err) / (ms_rows + (k - 1) * ms_err + k * (ms_cols - ms_err) / n)
+
+
+def test_table1_icc_is_in_the_grid_frame_counted_from_the_bottom() -> None:
+    """The ICC is that of pred_index/ref_index (grid, 0 = bottom), not of the original slices or world mm."""
+    ref = np.array([150.0, 162.0, 171.0, 158.0, 166.0, 149.0])
+    pred = np.array([152.0, 160.0, 175.0, 158.0, 163.0, 151.0])
+    # each patient has its own original-scan spacing and offsets, so the three frames give different ICCs
+    slice_mm = np.array([1.0, 2.5, 0.625, 1.25, 2.0, 0.5])
+    slice_off = np.array([-30.0, 10.0, 80.0, -5.0, 0.0, 120.0])
+    z_off = np.array([-400.0, -250.0, -310.0, -280.0, -360.0, -200.0])
+    grid_mm = 1.2
+    levels = pd.DataFrame(
+        {
+            "patient": [f"P{i}" for i in range(6)],
+            "set": "cv",
+            "fold": [0, 0, 1, 1, 2, 2],
+            "level": 2,
+            "pred_index": pred,
+            "ref_index": ref,
+            "pred_z_mm": z_off + grid_mm * pred,
+            "ref_z_mm": z_off + grid_mm * ref,
+            "pred_slice": (grid_mm * pred + slice_off) / slice_mm,
+            "ref_slice": (grid_mm * ref + slice_off) / slice_mm,
+        }
+    )
+    row = T.table1_levels(levels).set_index("level").loc["L2"]
+    expected = icc_a1_by_hand(ref, pred)
+    assert row["icc"] == pytest.approx(expected, abs=1e-9)
+    assert row["icc"] != pytest.approx(icc_a1_by_hand(levels["ref_slice"], levels["pred_slice"]), abs=1e-3)
+    assert row["icc"] != pytest.approx(icc_a1_by_hand(levels["ref_z_mm"], levels["pred_z_mm"]), abs=1e-3)
+    assert row["mae"] == pytest.approx(np.abs(pred - ref).mean())
+    assert row["mae_mm"] == pytest.approx(grid_mm * np.abs(pred - ref).mean())
+    # the notes and headers name each figure's frame
+    frame = T.TABLE1_NOTES[0]
+    assert "grid slices" in frame and "0 = bottom" in frame and "pred_index" in frame and "pred_z_mm" in frame
+    assert {
+        "MAE (SD) [grid slices]",
+        "ICC [grid slices]",
+        "baseline MAE [grid slices]",
+        "MAE (SD) [mm]",
+    } <= set(T.table1_display(T.table1_levels(levels)).columns)
 
 
 def test_mean_position_baseline_leaves_the_fold_out() -> None:
@@ -235,7 +294,35 @@ def test_table3_observers(cohort: dict[str, pd.DataFrame]) -> None:
     ]
     assert (t3["n_patients"] == 4).all() and (t3["n"] == 20).all()
     assert np.isfinite(t3[["mae", "kappa", "icc"]].to_numpy(float)).all()
-    assert notes
+    # default: a real cohort, whose observers are people
+    assert "Observer re-reads from observers.parquet." in notes
+    assert not any("simulated" in n for n in notes)
+    assert T.SCORE_UNIT_NOTE in notes and any(n.startswith("Reference: expert consensus") for n in notes)
+
+
+def test_table3_says_the_phantom_observers_are_simulated(cohort: dict[str, pd.DataFrame]) -> None:
+    from gohscore.phantom.observers import READERS
+
+    args = (cohort["observers"], cohort["labels"], cohort["scores_test"], "balanced_synthesis")
+    t3, notes = T.table3_observers(*args, cohort_source="phantom")
+    assert t3.equals(T.table3_observers(*args)[0])  # only the notes differ
+    simulated = [n for n in notes if "simulated" in n]
+    assert len(simulated) == 1 and "Observer re-reads from observers.parquet." not in notes
+    for (observer, read), (bias, sd) in READERS.items():
+        assert f"{observer} T{read}: bias {bias:+g} %, SD {sd:g} %" in simulated[0]
+    assert "Gaussian noise" in simulated[0] and "rounded half up to 5" in simulated[0]
+    assert not any("expert" in n for n in notes)
+    with pytest.raises(GohscoreError, match="'dicom' is not one of folder, phantom"):
+        T.table3_observers(*args, cohort_source="dicom")
+
+
+def test_score_tables_say_per_level() -> None:
+    """Table 2 and the test-set table are per level (mean of the level's slices, rounded), not per image."""
+    for notes in (T.TABLE2_NOTES, T.TEST_SET_NOTES):
+        assert T.SCORE_UNIT_NOTE in notes and T.MODEL_SCORE_NOTE in notes
+    assert T.SCORE_UNIT_NOTE.startswith("Per level, not per image")
+    assert "averaged over the level's slices_per_level adjacent slices" in T.MODEL_SCORE_NOTE
+    assert "rounded half up to 5" in T.MODEL_SCORE_NOTE
 
 
 def test_table3_without_observers_says_so(cohort: dict[str, pd.DataFrame]) -> None:
@@ -306,6 +393,25 @@ def test_tables_command_writes_every_table(cohort: dict[str, pd.DataFrame], tmp_
         rows = [line for line in lines if line.startswith("|")]
         assert rows and len({_pipes(line) for line in rows}) == 1, name
     assert not list(out.glob(".*tmp*"))
+    text = {name: (out / f"{name}.md").read_text(encoding="utf-8") for name in names}
+    assert "- Observer re-reads from observers.parquet." in text["table3_observers"]
+    assert "simulated" not in text["table3_observers"]
+    for name in ("table2_scores_cv", "test_set", "table3_observers"):
+        assert f"- {T.SCORE_UNIT_NOTE}" in text[name], name
+    for name in ("table1_levels", "table1_levels_test"):
+        assert f"- {T.TABLE1_NOTES[0]}" in text[name] and "| ICC [grid slices] |" in text[name], name
+    assert "0 = bottom" in text["levels_agreement"]
+
+
+def test_tables_command_phantom_cohort_source(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> None:
+    paths = write_inputs(cohort, tmp_path / "in")
+    out = tmp_path / "tables"
+    assert tables_cmd.main([*tables_argv(paths, out), "--cohort-source", "phantom"]) == 0
+    text = (out / "table3_observers.md").read_text(encoding="utf-8")
+    assert f"- {T.simulated_observers_note()}" in text
+    assert "Observer re-reads from observers.parquet" not in text
+    with pytest.raises(SystemExit):
+        tables_cmd.build_parser().parse_args([*tables_argv(paths, out), "--cohort-source", "dicom"])
 
 
 def test_tables_command_errors_are_one_line(

@@ -69,6 +69,51 @@ def test_bad_config_stops_with_the_key_named(workdir, override, named):
     assert named in res.stdout + res.stderr
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_job_logs(logs, run_output, cfg):
+    """One log per job of the run (rule ``all`` aside), none with an error, training to the last epoch."""
+    found = {f.relative_to(logs).as_posix(): f.read_text(encoding="utf-8") for f in logs.rglob("*.log")}
+    counts = job_counts(run_output)
+    assert counts and len(found) == sum(counts.values()) - counts.get("all", 0), sorted(found)
+    patients = [f"P{i:04d}" for i in range(1, cfg["phantom"]["n_patients"] + 1)]
+    folds = range(cfg["folds"]["n_folds"])
+    ablations = cfg["scores"]["ablations"]
+    expected = {
+        *(f"phantom/{p}.log" for p in patients),
+        *(f"resample/{p}.log" for p in patients),
+        "phantom/tables.log",
+        "ingest.log",
+        "folds.log",
+        "levels/predict_test.log",
+        "slices/reference.log",
+        "slices/predicted.log",
+        "tables.log",
+        "figures.log",
+        *(f"levels/{stage}_fold{f}.log" for f in folds for stage in ("train", "predict")),
+        *(
+            f"scores/{stage}_{a}_fold{f}.log"
+            for f in folds
+            for a in ablations
+            for stage in ("train", "predict")
+        ),
+        *(f"scores/predict_{a}_test.log" for a in ablations),
+    }
+    assert expected <= set(found), sorted(expected - set(found))
+    for name, text in found.items():
+        assert "Traceback" not in text and " ERROR " not in text, (name, text[-2000:])
+    for p in patients:  # resample reports every volume it writes
+        assert f"INFO {p}: " in found[f"resample/{p}.log"], p
+    last = {"levels": cfg["levels"]["epochs"], "scores": cfg["scores"]["epochs"]}
+    for name, text in found.items():
+        stage, _, file = name.rpartition("/")
+        if stage in last and file.startswith("train_"):
+            assert f"INFO epoch {last[stage]}/{last[stage]}: train_loss" in text, (name, text[-2000:])
+    for f in folds:
+        assert f"fold {f}: best epoch" in found[f"levels/train_fold{f}.log"]
+
+
 @pytest.mark.slow
 def test_tiny_dag_end_to_end(workdir):
     """Every stage runs on the tiny phantom cohort on CPU, the tables are finite, a rerun does nothing."""
@@ -91,14 +136,24 @@ def test_tiny_dag_end_to_end(workdir):
         assert len(table) > 0, name
         markdown = (results / "tables" / f"{name}.md").read_text(encoding="utf-8")
         assert markdown.startswith("# ") and "\n| " in markdown, name
+    parquets = sorted((results / "tables").glob("*.parquet"))
+    assert len(parquets) >= 7
+    for path in parquets:  # every table has rows, columns and its Markdown twin
+        table = pd.read_parquet(path)
+        assert len(table) > 0 and len(table.columns) > 1, path.name
+        assert path.with_suffix(".md").read_text(encoding="utf-8").startswith("# "), path.name
     for png in (results / "figures").glob("*.png"):
-        assert png.stat().st_size > 1000
+        head = png.read_bytes()[:24]
+        assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR", png.name
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        assert width >= 100 and height >= 100, (png.name, width, height)
+        assert png.stat().st_size > 1000, png.name
     assert len(list((results / "figures").glob("*.png"))) == 6
 
     levels = pd.read_parquet(results / "levels" / "test" / "predictions.parquet")
     assert levels["pred_z_mm"].map(math.isfinite).all()
-    for f in (results / "logs").rglob("*.log"):
-        assert f.stat().st_size >= 0
+    tiny = yaml.safe_load((workdir / "config" / "tiny.yaml").read_text(encoding="utf-8"))
+    check_job_logs(results / "logs", res.stdout + res.stderr, tiny)
 
     again = snakemake(["-n", *args], workdir, timeout=300)
     assert again.returncode == 0

@@ -157,6 +157,25 @@ def label_distribution(dist: pd.DataFrame, out: Path) -> Path:
     return _save(fig, out)
 
 
+def label_draws(table: pd.DataFrame, out: Path) -> Path:
+    """One panel per ablation: the TOT histograms of the training slices, the real draws and the syntheses."""
+    ablations = list(dict.fromkeys(table["ablation"]))
+    fig = Figure(figsize=(4.2 * len(ablations), 3.6))
+    axes = fig.subplots(1, len(ablations), sharey=True, squeeze=False)[0]
+    for ax, ablation in zip(axes, ablations, strict=True):
+        part = table[table["ablation"] == ablation]
+        x = part["score"].to_numpy()
+        ax.bar(x, part["drawn"], width=4.0, color="#4c72b0", label="real, as drawn")
+        ax.bar(x, part["synthetic"], width=4.0, bottom=part["drawn"], color="#dd8452", label="synthetic")
+        ax.step(x, part["real"], where="mid", color="black", lw=1.2, label="training slices")
+        ax.set_title(ablation)
+        ax.set_xlabel("TOT (%)")
+    axes[0].set_ylabel("share of draws")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("What the score networks were taught")
+    return _save(fig, out)
+
+
 def ablation_mae(table2: pd.DataFrame, out: Path, source: str | None = None) -> Path:
     """Bars of MAE per pattern and ablation (Table 2), with the SD as error bars and † marks."""
     data = table2

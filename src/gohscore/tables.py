@@ -33,6 +33,29 @@ LABEL_SCORE_COLUMNS: tuple[str, ...] = tuple(f"L{k}_{p}" for k in LEVELS for p i
 FOLD_COLUMNS: tuple[str, ...] = ("patient", "set", "fold")
 OBSERVER_COLUMNS: tuple[str, ...] = ("patient", "observer", "read") + LABEL_SCORE_COLUMNS
 SIGNIFICANCE = 0.05
+COHORT_SOURCES: tuple[str, ...] = ("folder", "phantom")  # config cohort.source; folder = a real cohort
+
+# The frames of Table 1's figures. Grid index 0 is the bottom slice (docs/architecture.md, Conventions).
+LEVEL_FRAME = (
+    "grid slices, the z index of the resampled scan counted from the bottom (pred_index, ref_index; "
+    "0 = bottom slice)"
+)
+LEVEL_FRAME_MM = "world z in mm (pred_z_mm, ref_z_mm)"
+TABLE1_NOTES: tuple[str, ...] = (
+    f"MAE, SD, ICC and baseline MAE are in {LEVEL_FRAME}, the paper's frame; MAE (SD) [mm] is the same "
+    f"error in {LEVEL_FRAME_MM}.",
+    "MAE and SD of |predicted - reference|; ICC(2,1) absolute agreement of the positions.",
+    "The 'all' ICC pools levels whose positions differ by design, so it is close to 1 by construction.",
+)
+# What one row of a score prediction table is (gohscore.scores.predict.predict_table).
+SCORE_UNIT_NOTE = (
+    "Per level, not per image: one (reference, score) pair per patient and level, and n counts these pairs; "
+    "the reference is the level's consensus score (labels.parquet)."
+)
+MODEL_SCORE_NOTE = (
+    "A model score is the network output averaged over the level's slices_per_level adjacent slices (and "
+    "over the fold models where several are ensembled), then rounded half up to 5 and clipped to 0..100."
+)
 
 
 # ---------------------------------------------------------------- input checks
@@ -153,31 +176,44 @@ def mean_position_errors(levels: pd.DataFrame, training: pd.DataFrame | None = N
     return out
 
 
-def table1_levels(levels: pd.DataFrame, training: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per level and overall: n, MAE and SD of |pred - ref| in grid slices, ICC(2,1), mean-position baseline.
+def _mm_errors(part: pd.DataFrame) -> dict[str, float]:
+    """MAE and SD of |pred_z_mm - ref_z_mm| (NaN without those columns)."""
+    if not {"pred_z_mm", "ref_z_mm"} <= set(part.columns):
+        return {"mae_mm": float("nan"), "sd_mm": float("nan")}
+    mae, sd = metrics.mae_sd(part["ref_z_mm"], part["pred_z_mm"])
+    return {"mae_mm": mae, "sd_mm": sd}
 
-    ``baseline_mae`` is the MAE of predicting every patient's level at the mean reference position of
-    the training patients (:func:`mean_position_errors`; ``training`` as there): a network that does
-    not beat it has learned nothing about the image.
+
+TABLE1_COLUMNS = ["level", "name", "n", "mae", "sd", "icc", "baseline_mae", "mae_mm", "sd_mm"]
+
+
+def table1_levels(levels: pd.DataFrame, training: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per level and overall: n, MAE and SD of |pred - ref|, ICC(2,1), mean-position baseline, MAE in mm.
+
+    ``n``, ``mae``, ``sd``, ``icc`` and ``baseline_mae`` are in the paper's frame, the grid z index
+    (``pred_index``, ``ref_index``; 0 = bottom slice of the resampled scan, :data:`LEVEL_FRAME`);
+    ``mae_mm`` and ``sd_mm`` are the same errors in world z (``pred_z_mm``, ``ref_z_mm``; NaN
+    without those columns). ``baseline_mae`` is the MAE of predicting every patient's level at
+    the mean reference position of the training patients (:func:`mean_position_errors`;
+    ``training`` as there): a network that does not beat it has learned nothing about the image.
     """
     require_columns(levels, LEVEL_COLUMNS, "level predictions")
     data = _complete(levels, "pred_index", "ref_index")
     data = data.assign(baseline=mean_position_errors(data, training))
+    groups = [(f"L{k}", LEVEL_NAMES[k], data[data["level"] == k]) for k in LEVELS]
     rows = []
-    for level in LEVELS:
-        part = data[data["level"] == level]
+    for level, name, part in [*groups, ("all", "all levels", data)]:
         stats = metrics.level_agreement(part["ref_index"], part["pred_index"])
         rows.append(
             {
-                "level": f"L{level}",
-                "name": LEVEL_NAMES[level],
+                "level": level,
+                "name": name,
                 **stats,
                 "baseline_mae": part["baseline"].mean(),
+                **_mm_errors(part),
             }
         )
-    stats = metrics.level_agreement(data["ref_index"], data["pred_index"])
-    rows.append({"level": "all", "name": "all levels", **stats, "baseline_mae": data["baseline"].mean()})
-    return pd.DataFrame(rows, columns=["level", "name", "n", "mae", "sd", "icc", "baseline_mae"])
+    return pd.DataFrame(rows, columns=TABLE1_COLUMNS)
 
 
 def levels_agreement(levels: pd.DataFrame) -> pd.DataFrame:
@@ -283,22 +319,65 @@ def final_predictions(
 # ---------------------------------------------------------------- Table 3: observers
 
 
+def simulated_observers_note() -> str:
+    """How the embedded synthetic cohort simulates the re-reads, from :data:`gohscore.phantom.observers.READERS`."""
+    from gohscore.phantom.observers import READERS
+
+    readers = "; ".join(
+        f"{observer} T{read}: bias {bias:+g} %, SD {sd:g} %"
+        for (observer, read), (bias, sd) in READERS.items()
+    )
+    return (
+        "The observers are simulated, not human readers (embedded synthetic cohort, gohscore.phantom.observers): "
+        "each re-read is the consensus score of the level plus a fixed bias and independent Gaussian noise "
+        f"per observer and read ({readers}), both scaled down for GG and RET and at levels whose consensus "
+        "is 0 %; the sum is clipped at 0, rounded half up to 5 and made consistent "
+        "(max(GG, RET) <= TOT <= min(GG + RET, 100))."
+    )
+
+
+def observer_notes(cohort_source: str) -> list[str]:
+    """Where Table 3's observer scores and reference come from, for a ``cohort_source`` of :data:`COHORT_SOURCES`."""
+    if cohort_source not in COHORT_SOURCES:
+        raise GohscoreError(
+            f"cohort source {cohort_source!r} is not one of {', '.join(COHORT_SOURCES)}; pass config cohort.source"
+        )
+    predicted = "model at predicted levels on the test set"
+    if cohort_source == "phantom":
+        return [
+            simulated_observers_note(),
+            "Reference: the synthetic cohort's consensus labels (labels.parquet: lung area fractions of the "
+            f"phantom's disease masks, rounded half up to 5); {predicted}.",
+        ]
+    return [
+        "Observer re-reads from observers.parquet.",
+        f"Reference: expert consensus (labels.parquet); {predicted}.",
+    ]
+
+
 def table3_observers(
-    observers: pd.DataFrame, labels: pd.DataFrame, scores_test: pd.DataFrame, final_ablation: str
+    observers: pd.DataFrame,
+    labels: pd.DataFrame,
+    scores_test: pd.DataFrame,
+    final_ablation: str,
+    cohort_source: str = "folder",
 ) -> tuple[pd.DataFrame, list[str]]:
     """Each observer × read, and the final model, against the consensus on the observer patients.
 
     Returns the table (``method, kind, pattern, n_patients, n, mae, sd, kappa, icc``) and notes
-    for the Markdown file (e.g. why a row is missing).
+    for the Markdown file: where the observer scores come from (simulated for the ``phantom``
+    cohort source, :func:`observer_notes`), what a row is, and why a row is missing.
     """
     require_columns(observers, OBSERVER_COLUMNS, "observers.parquet")
     require_columns(labels, ("patient",) + LABEL_SCORE_COLUMNS, "labels.parquet")
+    source_notes = observer_notes(cohort_source)
     notes: list[str] = []
     consensus = labels_long(labels[["patient", *LABEL_SCORE_COLUMNS]]).rename(columns={"value": "ref"})
     columns = ["method", "kind", "pattern", "n_patients", "n", "mae", "sd", "kappa", "icc"]
     if observers.empty:
         notes.append("observers.parquet has no rows: no observer re-reads, so Table 3 is empty.")
         return pd.DataFrame(columns=columns), notes
+    notes += [source_notes[0], SCORE_UNIT_NOTE, MODEL_SCORE_NOTE]
     obs = labels_long(observers[list(OBSERVER_COLUMNS)]).rename(columns={"value": "pred"})
     obs = obs.merge(consensus, on=["patient", "level", "pattern"], how="left")
     unlabelled = sorted(set(obs.loc[obs["ref"].isna(), "patient"]))
@@ -322,7 +401,7 @@ def table3_observers(
         )
     keys = {"method": f"model ({final_ablation})", "kind": "model", "n_patients": n_model}
     rows += _pattern_rows(model, keys)
-    notes.append("Reference: expert consensus (labels.parquet); model at predicted levels on the test set.")
+    notes.append(source_notes[1])
     return pd.DataFrame(rows, columns=columns), notes
 
 
@@ -420,17 +499,26 @@ def _num(x: float) -> str:
 
 
 def table1_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 as text: level, name, MAE (SD) in slices, ICC, mean-position baseline MAE, n."""
-    return pd.DataFrame(
+    """Table 1 as text: level, name, MAE (SD), ICC and baseline MAE in grid slices, MAE (SD) in mm, n.
+
+    The mm column is left out when the level predictions had no ``*_z_mm`` columns.
+    """
+    out = pd.DataFrame(
         {
             "level": table["level"],
             "name": table["name"],
-            "MAE (SD) [slices]": [_mae_sd_text(m, s) for m, s in zip(table["mae"], table["sd"], strict=True)],
-            "ICC": table["icc"].map(_num),
-            "baseline MAE": table["baseline_mae"].map(_num),
+            "MAE (SD) [grid slices]": [
+                _mae_sd_text(m, s) for m, s in zip(table["mae"], table["sd"], strict=True)
+            ],
+            "ICC [grid slices]": table["icc"].map(_num),
+            "baseline MAE [grid slices]": table["baseline_mae"].map(_num),
+            "MAE (SD) [mm]": [
+                _mae_sd_text(m, s) for m, s in zip(table["mae_mm"], table["sd_mm"], strict=True)
+            ],
             "n": table["n"],
         }
     )
+    return out if table["mae_mm"].notna().any() else out.drop(columns="MAE (SD) [mm]")
 
 
 def wide_display(table: pd.DataFrame, index: Sequence[str], marker: bool = False) -> pd.DataFrame:
@@ -456,9 +544,38 @@ def wide_display(table: pd.DataFrame, index: Sequence[str], marker: bool = False
     return pd.DataFrame(rows)
 
 
-TABLE2_NOTES = [
+SCORE_METRICS_NOTE = (
     "MAE and SD of absolute errors on scores rounded to 5 %; kappa linearly weighted over 0, 5, …, 100; "
-    "ICC(2,1) absolute agreement.",
-    "† significantly better, ‡ significantly worse than the row above (Wilcoxon signed-rank on paired "
-    "absolute errors, p < 0.05); p-values in table2_scores_cv.parquet.",
+    "ICC(2,1) absolute agreement."
+)
+TABLE2_NOTES = [
+    SCORE_UNIT_NOTE,
+    MODEL_SCORE_NOTE,
+    SCORE_METRICS_NOTE,
+    "† significantly better, ‡ significantly worse than the row above (Wilcoxon signed-rank on absolute "
+    "errors paired by patient and level, p < 0.05); p-values in table2_scores_cv.parquet.",
 ]
+TEST_SET_NOTES = [
+    "Scores at the levels given by 'source' (predicted: the level network's output).",
+    SCORE_UNIT_NOTE,
+    MODEL_SCORE_NOTE,
+    SCORE_METRICS_NOTE,
+]
+
+
+# ---------------------------------------------------------------- what the score nets were taught
+
+LABEL_DRAW_COLUMNS: tuple[str, ...] = ("ablation", "score", "real", "drawn", "synthetic", "seen")
+
+
+def label_draws(draws: pd.DataFrame) -> pd.DataFrame:
+    """Mean over folds, per ablation and TOT value, of the shares in the runs' ``draws.parquet`` tables.
+
+    ``draws`` stacks those tables with an ``ablation`` column; shares are of all draws (``real``:
+    of the training slices), so each of real and seen sums to 1 per ablation.
+    """
+    require_columns(
+        draws, ("ablation", "fold", "score", "real", "drawn", "synthetic", "seen"), "draws tables"
+    )
+    table = draws.groupby(["ablation", "score"], sort=False)[["real", "drawn", "synthetic", "seen"]].mean()
+    return table.reset_index()[list(LABEL_DRAW_COLUMNS)]

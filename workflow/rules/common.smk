@@ -65,6 +65,7 @@ TABLE_NAMES = [
     "stages",
     "label_distribution",
     "scatter_counts",
+    "label_draws",
 ]
 TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["parquet", "md"])
 FIGURE_NAMES = [
@@ -74,9 +75,15 @@ FIGURE_NAMES = [
     "label_distribution",
     "ablation_mae",
     "training_curves",
+    "label_draws",
 ]
 HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + expand(
     f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
+    ablation=ABLATIONS,
+    fold=FOLDS,
+)
+DRAWS = expand(
+    f"{R}/scores/{{ablation}}/fold{{fold}}/draws.parquet",
     ablation=ABLATIONS,
     fold=FOLDS,
 )

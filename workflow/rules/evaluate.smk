@@ -16,6 +16,7 @@ rule tables:
         labels=f"{R}/ingest/labels.parquet",
         observers=f"{R}/ingest/observers.parquet",
         folds=f"{R}/folds.parquet",
+        draws=DRAWS,
     output:
         TABLES,
     log:
@@ -24,12 +25,15 @@ rule tables:
         "../envs/gohscore.yaml"
     params:
         final=FINAL,
+        cohort_source=config["cohort"]["source"],
         out_dir=folder_of("output"),
     shell:
         "gohscore tables --levels-cv {input.levels_cv:q} --levels-test {input.levels_test:q}"
         " --scores-cv {input.scores_cv:q} --scores-test {input.scores_test:q}"
         " --labels {input.labels:q} --observers {input.observers:q} --folds {input.folds:q}"
-        " --final-ablation {params.final} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --final-ablation {params.final} --cohort-source {params.cohort_source}"
+        " --draws {input.draws:q}"
+        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule figures:

@@ -12,6 +12,7 @@ rule train_scores:
         model=f"{R}/scores/{{ablation}}/fold{{fold}}/model.pt",
         card=f"{R}/scores/{{ablation}}/fold{{fold}}/model.json",
         history=f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
+        draws=f"{R}/scores/{{ablation}}/fold{{fold}}/draws.parquet",
     log:
         f"{R}/logs/scores/train_{{ablation}}_fold{{fold}}.log",
     conda:

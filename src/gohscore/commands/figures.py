@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     plots.label_distribution(dist, out / "label_distribution.png")
     plots.ablation_mae(table2, out / "ablation_mae.png")
+    draws_path = args.tables / "label_draws.parquet"
+    if draws_path.is_file():
+        plots.label_draws(
+            read_table(args.tables, "label_draws", T.LABEL_DRAW_COLUMNS), out / "label_draws.png"
+        )
     if args.histories:
         plots.training_curves(stack_histories(args.histories), out / "training_curves.png")
     log.info("wrote the figures to %s", out)

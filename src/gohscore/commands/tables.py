@@ -64,7 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=Path, required=True, help="folds.parquet")
     p.add_argument("--final-ablation", required=True, help="ablation used for the test set and Table 3")
     p.add_argument(
+        "--cohort-source",
+        choices=T.COHORT_SOURCES,
+        default="folder",
+        help="config cohort.source: 'phantom' says in Table 3 that the observers are simulated "
+        "(default: folder, a real cohort's observers.parquet)",
+    )
+    p.add_argument(
         "--ablations", nargs="+", default=None, help="row order of Table 2 (default: order of files)"
+    )
+    p.add_argument(
+        "--draws",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="draws.parquet of the score training runs (scores/<ablation>/fold<k>/): the label_draws table",
     )
     p.add_argument("--out-dir", type=Path, required=True, help="folder for *.parquet and *.md")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -104,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "Table 1: level positions, cross-validation",
         T.table1_display(t1),
         [
-            "MAE and SD of |predicted - reference| in slices of the network grid; ICC(2,1).",
-            "The 'all' ICC pools levels whose positions differ by design, so it is close to 1 by construction.",
+            *T.TABLE1_NOTES,
             "Baseline MAE: every patient's level put at the mean reference position of the patients the "
             "fold's model was trained on (no image used); the network should beat it clearly.",
         ],
@@ -119,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         T.table1_display(t1_test),
         [
             "Ensemble of the fold models on the held-out test set.",
+            *T.TABLE1_NOTES,
             "Baseline MAE: every level put at its mean reference position over the cross-validation patients.",
         ],
     )
@@ -130,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "Level positions: Bland–Altman and regression (CV)",
         None,
         [
-            "Error = predicted - reference (slices); limits of agreement = mean ± 1.96 SD; "
+            f"Error = predicted - reference in {T.LEVEL_FRAME}; limits of agreement = mean ± 1.96 SD; "
             "regression of predicted on reference."
         ],
     )
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         T.wide_display(t2, ["ablation", "source"], marker=True),
         T.TABLE2_NOTES,
     )
-    t3, notes3 = T.table3_observers(observers, labels, scores_test, args.final_ablation)
+    t3, notes3 = T.table3_observers(observers, labels, scores_test, args.final_ablation, args.cohort_source)
     write_table(
         t3,
         out,
@@ -159,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_set",
         "Score prediction, test set",
         T.wide_display(ts, ["ablation", "source"]),
-        ["Scores at the levels given by 'source' (predicted: the level network's output)."],
+        T.TEST_SET_NOTES,
     )
     st = T.stages(scores_test, labels, folds, args.final_ablation)
     write_table(
@@ -174,6 +188,26 @@ def main(argv: list[str] | None = None) -> int:
         None,
         [f"{len(labels)} patients x 5 levels; count of slices per score value."],
     )
+    if args.draws:
+        parts = [
+            read_tables([path], "draws table", ("score", "real", "drawn", "synthetic", "seen")).assign(
+                ablation=path.parent.parent.name, fold=path.parent.name.removeprefix("fold")
+            )
+            for path in args.draws
+        ]
+        ld = T.label_draws(pd.concat(parts, ignore_index=True))
+        write_table(
+            ld,
+            out,
+            "label_draws",
+            "What the score networks were taught: TOT histograms of slices, draws and syntheses",
+            None,
+            [
+                "Shares per TOT value, mean over folds. real: the training slices; drawn: real slices as "
+                "drawn (uniform, or balanced), less the draws that synthesis replaces; synthetic: a sample "
+                "of syntheses, scaled to their share of the draws; seen = drawn + synthetic.",
+            ],
+        )
     sc = T.scatter_counts(scores_test, args.final_ablation)
     write_table(
         sc,

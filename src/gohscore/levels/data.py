@@ -212,8 +212,31 @@ def crop_start_bounds(targets: np.ndarray, side: int, crop_z: int) -> tuple[np.n
     return lo, hi
 
 
+CROP_SAMPLINGS = ("windows", "all_levels")
+
+
+def crop_start_range(
+    targets: np.ndarray, side: int, crop_z: int, sampling: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest training crop start per patient for a ``crop_sampling`` mode.
+
+    ``windows``: any start that a sliding inference window can have (0 .. side - crop_z), so the
+    network is trained on every window it is later asked about, including those that cut off a
+    level (its target then lies outside the crop). ``all_levels``: only crops holding all five
+    levels (the original code's choice, see :func:`crop_start_bounds`).
+    """
+    if sampling == "all_levels":
+        return crop_start_bounds(targets, side, crop_z)
+    if sampling != "windows":
+        raise GohscoreError(f"levels.crop_sampling is {sampling!r}; use one of {', '.join(CROP_SAMPLINGS)}")
+    if crop_z > side:
+        raise GohscoreError(f"levels.crop_z ({crop_z}) exceeds the grid side ({side}); lower crop_z")
+    n = len(targets)
+    return np.zeros(n, dtype=int), np.full(n, side - crop_z, dtype=int)
+
+
 class CropSampler:
-    """Draws training batches on the device: random patients, random z-crops holding all levels, HU jitter.
+    """Draws training batches on the device: random patients, random z-crops (see ``sampling``), HU jitter.
 
     Calling it with a ``torch.Generator`` returns ``(x, y)``: ``x`` float32 ``(B, 1, crop_z, S, S)``
     and ``y`` the five target indices inside the crop as network outputs (see :class:`OutputScale`).
@@ -226,12 +249,13 @@ class CropSampler:
         batch_size: int,
         hu_scale_jitter: float = 0.05,
         hu_shift_jitter: float = 25.0,
+        sampling: str = "all_levels",
     ) -> None:
-        """Precompute the feasible crop starts of every patient (on the device)."""
+        """Precompute the crop starts of every patient (on the device)."""
         if data.targets is None:
             raise ValueError("training volumes need level targets")
         dev = data.volumes.device
-        lo, hi = crop_start_bounds(data.targets.cpu().numpy(), data.side, crop_z)
+        lo, hi = crop_start_range(data.targets.cpu().numpy(), data.side, crop_z, sampling)
         self.data, self.crop_z, self.batch_size = data, crop_z, batch_size
         self.lo = torch.as_tensor(lo, dtype=torch.long, device=dev)
         self.span = torch.as_tensor(hi - lo + 1, dtype=torch.long, device=dev)

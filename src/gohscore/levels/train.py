@@ -35,6 +35,7 @@ DEFAULTS: dict = {
     "head_features": 1024,
     "dropout": 0.0,
     "crop_z": 192,
+    "crop_sampling": "windows",
     "hu_window": [-1500, 1500],
     "batch_size": 5,
     "epochs": 300,
@@ -181,7 +182,7 @@ def train_levels(
 
     train_data = resident(train_ids)
     val_data = train_data if val_ids == train_ids else resident(val_ids)
-    sampler = CropSampler(train_data, crop_z, batch)
+    sampler = CropSampler(train_data, crop_z, batch, sampling=str(p["crop_sampling"]))
     cfg = LoopConfig(
         epochs=int(p["epochs"]),
         steps_per_epoch=steps_per_epoch(p["steps_per_epoch"], len(train_ids), batch),
@@ -276,7 +277,16 @@ def level_card(
             "lr_schedule": cfg.lr_schedule,
             "weight_decay": cfg.weight_decay,
             "loss": "MSE in mm^2 (index error x spacing)",
-            "augmentation": "random z-crop holding all five levels; HU gain +-5 %, shift +-25 HU",
+            "augmentation": (
+                "random z-crop "
+                + (
+                    "at any inference-window start"
+                    if p["crop_sampling"] == "windows"
+                    else "holding all five levels"
+                )
+                + "; HU gain +-5 %, shift +-25 HU"
+            ),
+            "crop_sampling": str(p["crop_sampling"]),
             "selection": "lowest mean absolute level error (mm) on the inner validation patients",
             "train_patients": train_ids,
             "val_patients": val_ids,

@@ -12,7 +12,7 @@ and vectorised over the batch on any torch device (:func:`apply_synthesis`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -109,6 +109,76 @@ def draw_params(
         tile_scale=np.exp(rng.uniform(*np.log(cfg.texture_scale), size=(b, 2))).astype(np.float32),
         tile_offset=rng.random(size=(b, 2, 2)).astype(np.float32),
     )
+
+
+def extent_targets(
+    real_tot: np.ndarray, draw_weights: np.ndarray, probability: float, on: str = "healthy", step: float = 5.0
+) -> np.ndarray:
+    """Probabilities of the synthetic TOT targets ``step, 2*step, ...`` that level the histogram of the draws.
+
+    ``real_tot`` are the training slices' TOT scores and ``draw_weights`` how often each is drawn;
+    a draw is replaced with ``probability``, if healthy (``on="healthy"``) or whatever it is
+    (``"any"``). The synthetic share of the draws is poured into the diseased bins up to the
+    highest real score (at least two bins) like water: first into the bins that the real draws
+    fill least, up to one common level, so synthesis evens out what the network sees instead of
+    adding a peak of its own.
+
+    >>> extent_targets(np.array([0, 5, 5, 5, 10, 20]), np.ones(6), 0.5).round(3).tolist()
+    [0.0, 0.0, 1.0, 0.0]
+    >>> extent_targets(np.array([0, 5, 5, 5, 10, 20]), np.ones(6), 0.9, on="any").round(3).tolist()
+    [0.218, 0.255, 0.273, 0.255]
+    """
+    tot = np.asarray(real_tot, dtype=np.float64)
+    w = np.asarray(draw_weights, dtype=np.float64)
+    w = w / w.sum()
+    bins = np.rint(tot / step).astype(int)
+    top = max(2, int(bins.max()) if bins.size else 2)
+    ill = bins > 0
+    if on == "any":
+        synthetic, real = probability, (1.0 - probability) * w
+    else:
+        synthetic, real = probability * w[~ill].sum(), w
+    drawn = np.bincount(bins[ill], weights=real[ill], minlength=top + 1)[1 : top + 1]
+    if synthetic <= 0:
+        return np.full(top, 1.0 / top)
+    low = np.sort(drawn)
+    for k in range(1, top + 1):  # the water level over the k least-filled bins
+        level = (synthetic + low[:k].sum()) / k
+        if k == top or level <= low[k]:
+            break
+    fill = np.maximum(0.0, level - drawn)
+    return fill / fill.sum()
+
+
+def draw_extents(rng: np.random.Generator, pmf: np.ndarray, n: int, step: float = 5.0) -> np.ndarray:
+    """``n`` target TOT values (%) drawn from the bins of :func:`extent_targets`, uniform within a bin."""
+    centre = step * (1 + rng.choice(len(pmf), size=n, p=pmf))
+    return np.clip(centre + rng.uniform(-step / 2, step / 2, size=n), step / 2, 100.0)
+
+
+def fit_extent(
+    params: SynthesisParams,
+    lungs: torch.Tensor,
+    target_pct: np.ndarray,
+    iterations: int = 4,
+) -> SynthesisParams:
+    """The same ellipses, their axes scaled so that their union covers about ``target_pct`` % of each lung.
+
+    Each step renders the masks, measures the covered share and scales every axis by the square
+    root of target / measured (clamped), which converges in a few steps for ellipses inside the
+    lung; the scores of the final masks, not the targets, are what the network is taught.
+    """
+    lungs = lungs.to(torch.bool)
+    area = lungs.flatten(1).sum(1).clamp(min=1).float().cpu().numpy()
+    target = np.asarray(target_pct, dtype=np.float64)
+    axes = params.axes.astype(np.float64)
+    for _ in range(iterations):
+        trial = replace(params, axes=axes.astype(np.float32))
+        cover = (ellipse_masks(trial, tuple(lungs.shape[1:]), lungs.device).any(1) & lungs).flatten(1).sum(1)
+        pct = 100.0 * cover.float().cpu().numpy() / area
+        factor = np.clip(np.sqrt(target / np.maximum(pct, 0.25)), 0.5, 2.0)
+        axes = axes * factor[:, None, None, None]
+    return replace(params, axes=np.maximum(axes, 0.5).astype(np.float32))
 
 
 def ellipse_masks(params: SynthesisParams, shape: tuple[int, int], device: torch.device) -> torch.Tensor:

@@ -1,9 +1,13 @@
 """Train the 2D score network for one fold and ablation (none | balanced | balanced_synthesis).
 
 The training slices, their labels and (for synthesis) the healthy slices' lung masks live on the
-device; each batch is drawn there (uniform or balanced over TOT) and, with the synthesis ablation,
-each sample is replaced with probability ``synthesis_probability`` by a synthetic GG/RET slice
-made from a random healthy (TOT = 0) training slice. Targets are fractions (% / 100).
+device; each batch is drawn there (uniform or balanced over TOT, see ``scores.sampling``), then,
+with the synthesis ablation, a drawn sample is replaced with probability ``synthesis_probability``
+by a synthetic GG/RET slice made from a random healthy (TOT = 0) training slice: only healthy
+draws (``synthesis_on: healthy``, as the original code did) or any draw (``any``). Synthetic
+extents either follow the ellipse geometry (``synthesis_extent: free``) or are aimed at the TOT
+bins that the real draws under-fill (``fill``). Last, every slice is augmented (``augmentation``).
+Targets are fractions (% / 100).
 """
 
 from __future__ import annotations
@@ -20,17 +24,29 @@ import torch
 from torch import nn
 
 from gohscore.errors import GohscoreError
+from gohscore.files import atomic_path
 from gohscore.progress import progress
+from gohscore.scores.augment import AugmentConfig, augment_batch
 from gohscore.scores.data import fold_patients, inner_split, level_targets, load_slices, normalize_hu
+from gohscore.scores.draws import draw_table, sample_synthetic_tot
 from gohscore.scores.lungmask import lung_mask
 from gohscore.scores.rounding import SCORES, round_score_torch
 from gohscore.scores.sampling import ABLATIONS, draw_indices, sampling_weights
-from gohscore.scores.synthesis import SynthesisConfig, apply_synthesis, draw_params, lung_summary
+from gohscore.scores.synthesis import (
+    SynthesisConfig,
+    apply_synthesis,
+    draw_extents,
+    draw_params,
+    extent_targets,
+    fit_extent,
+    lung_summary,
+)
 from gohscore.scores.textures import TexturePool, check_pool_patients, load_pool, procedural_pool
 
 log = logging.getLogger("gohscore")
 
 TARGET_SCALE = 100.0  # network outputs are fractions of the lung area
+DRAWS = "draws.parquet"  # beside the model: the label histograms of what it was taught (scores.draws)
 MIN_LUNG_FRACTION = 0.02  # healthy slices with less lung than this (of the image) are not synthesised on
 
 
@@ -46,6 +62,12 @@ class SynthesisBank:
     gg_pool: TexturePool | None
     probability: float
     cfg: SynthesisConfig
+    on: str = "healthy"  # which draws may be replaced: healthy (TOT 0) ones or any
+    extent_pmf: np.ndarray | None = None  # target TOT bins (5, 10, ...) of the syntheses; None: free
+
+
+SYNTHESIS_ON = ("healthy", "any")
+SYNTHESIS_EXTENTS = ("fill", "free")
 
 
 def build_bank(
@@ -57,6 +79,7 @@ def build_bank(
     seed: int,
     device: torch.device,
     cfg: SynthesisConfig | None = None,
+    on: str = "healthy",
 ) -> SynthesisBank | None:
     """Lung masks of the healthy training slices and texture pools of the training ``patients`` only."""
     cfg = cfg or SynthesisConfig()
@@ -99,7 +122,50 @@ def build_bank(
         gg_pool=None if gg_pool is None else gg_pool.to(device),
         probability=probability,
         cfg=cfg,
+        on=on,
     )
+
+
+def synthesis_flags(bank: SynthesisBank, healthy: torch.Tensor) -> torch.Tensor:
+    """Which of the drawn samples to replace (CPU bool ``(B,)``); ``healthy`` says which draws have TOT 0.
+
+    The coin flips come from torch's global CPU generator, which the training loop checkpoints.
+    """
+    flags = torch.rand(len(healthy)) < bank.probability
+    return flags & healthy.cpu() if bank.on == "healthy" else flags
+
+
+def synthesise_into(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    flags: torch.Tensor,
+    images: torch.Tensor,
+    spacing_mm: torch.Tensor,
+    bank: SynthesisBank,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Replace the flagged rows of the HU batch ``x`` and its scores ``y`` by syntheses (in place).
+
+    Without ``rng`` the synthesis seed comes from torch's global CPU generator (checkpointed by the loop).
+    """
+    n = int(flags.sum())
+    if not n:
+        return
+    rng = rng or np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+    pick = rng.integers(0, len(bank.rows), size=n)
+    n_gg = 0 if bank.gg_pool is None else len(bank.gg_pool)
+    params = draw_params(rng, bank.coords[pick], bank.extent[pick], (n_gg, len(bank.ret_pool)), bank.cfg)
+    on_device = torch.as_tensor(pick, device=images.device)
+    lungs = bank.lungs[on_device]
+    if bank.extent_pmf is not None:
+        params = fit_extent(params, lungs, draw_extents(rng, bank.extent_pmf, n))
+    src = bank.rows[on_device]
+    res = apply_synthesis(
+        images[src].float(), lungs, params, bank.ret_pool, bank.gg_pool, spacing_mm[src], bank.cfg
+    )
+    rows = torch.nonzero(flags).squeeze(1).to(images.device, non_blocking=True)
+    x.index_copy_(0, rows, res.images.to(x.dtype))
+    y.index_copy_(0, rows, res.scores.to(y.dtype))
 
 
 def make_sampler(
@@ -110,48 +176,63 @@ def make_sampler(
     batch_size: int,
     hu_window: list[float],
     bank: SynthesisBank | None,
+    augment: AugmentConfig | None = None,
 ) -> Callable[[torch.Generator], tuple[torch.Tensor, torch.Tensor]]:
-    """``sample_batch(generator)`` over device-resident slices: draw, maybe synthesise, scale."""
+    """``sample_batch(generator)`` over device-resident slices: draw, maybe synthesise, augment, scale."""
 
     def sample_batch(gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = draw_indices(weights, batch_size, gen)
         x = images[idx].float()
         y = targets[idx].clone()
         if bank is not None:
-            # which samples to synthesise and the synthesis seed come from the CPU generator
-            # (checkpointed by the training loop), so no step waits for the GPU here
-            flags = torch.rand(batch_size) < bank.probability
-            seed = int(torch.randint(0, 2**62, (1,)))
-            n = int(flags.sum())
-            if n:
-                rng = np.random.default_rng(seed)
-                pick = rng.integers(0, len(bank.rows), size=n)
-                n_gg = 0 if bank.gg_pool is None else len(bank.gg_pool)
-                params = draw_params(
-                    rng, bank.coords[pick], bank.extent[pick], (n_gg, len(bank.ret_pool)), bank.cfg
-                )
-                src = bank.rows[torch.as_tensor(pick, device=images.device)]
-                res = apply_synthesis(
-                    images[src].float(),
-                    bank.lungs[torch.as_tensor(pick, device=images.device)],
-                    params,
-                    bank.ret_pool,
-                    bank.gg_pool,
-                    spacing_mm[src],
-                    bank.cfg,
-                )
-                rows = torch.nonzero(flags).squeeze(1).to(images.device, non_blocking=True)
-                x.index_copy_(0, rows, res.images.to(x.dtype))
-                y.index_copy_(0, rows, res.scores.to(y.dtype))
+            flags = synthesis_flags(bank, (y == 0).all(dim=1))
+            synthesise_into(x, y, flags, images, spacing_mm, bank)
+        x = augment_batch(x, augment, gen)
         return normalize_hu(x, hu_window)[:, None], y / TARGET_SCALE
 
     return sample_batch
 
 
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": nn.functional.mse_loss,  # the paper's: the conditional mean
+    "l1": nn.functional.l1_loss,  # the conditional median: 0 where most look-alike slices are healthy
+}
+
+
+def label_draws(
+    tot: np.ndarray,
+    weights: np.ndarray,
+    bank: SynthesisBank | None,
+    images: torch.Tensor,
+    spacing_mm: torch.Tensor,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """The TOT histogram of the real slices, the draws and a sample of syntheses (``draws.parquet``)."""
+    if bank is None:
+        return draw_table(tot, weights, np.zeros(len(tot)), np.zeros(0))
+    replaced = np.full(len(tot), bank.probability)
+    if bank.on == "healthy":
+        replaced = np.where(np.asarray(tot) == 0, bank.probability, 0.0)
+    h, w = images.shape[1:]
+
+    def make(k: int) -> torch.Tensor:
+        x = torch.empty((k, h, w), device=images.device)
+        y = torch.empty((k, 3), device=images.device)
+        synthesise_into(x, y, torch.ones(k, dtype=torch.bool), images, spacing_mm, bank, rng)
+        return y
+
+    return draw_table(tot, weights, replaced, sample_synthetic_tot(make))
+
+
 def make_validator(
-    images: torch.Tensor, targets: torch.Tensor, groups: torch.Tensor, batch_size: int, hu_window: list[float]
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    groups: torch.Tensor,
+    batch_size: int,
+    hu_window: list[float],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.mse_loss,
 ) -> Callable[[nn.Module], dict[str, float]]:
-    """``validate(model)``: MSE on every validation slice, and MAE (%) of rounded per-level means."""
+    """``validate(model)``: the training loss on every validation slice, and MAE (%) of rounded per-level means."""
     n_groups = int(groups.max()) + 1
     counts = torch.bincount(groups, minlength=n_groups).float()[:, None]
     level_ref = torch.zeros(n_groups, 3, device=targets.device).index_add_(0, groups, targets) / counts
@@ -162,7 +243,7 @@ def make_validator(
             x = normalize_hu(images[start : start + batch_size], hu_window)[:, None]
             preds.append(model(x).float())
         pred = torch.cat(preds)
-        loss = torch.mean((pred - targets / TARGET_SCALE) ** 2)
+        loss = loss_fn(pred, targets / TARGET_SCALE)
         level_pred = torch.zeros(n_groups, 3, device=pred.device).index_add_(0, groups, pred) / counts
         mae = (round_score_torch(level_pred * TARGET_SCALE) - level_ref).abs().mean(0)
         return {
@@ -171,6 +252,37 @@ def make_validator(
         }
 
     return validate
+
+
+RECIPE_DEFAULTS: dict = {
+    # the schema's defaults of the sampling, synthesis and augmentation keys of `scores:`
+    "balance_power": 1.0,
+    "balance_keeps_healthy_share": True,
+    "synthesis_probability": 0.5,
+    "synthesis_on": "healthy",
+    "synthesis_extent": "fill",
+    "augmentation": asdict(AugmentConfig()),
+    "loss": "l1",
+}
+
+
+def score_recipe(params: dict) -> dict:
+    """The sampling, synthesis and augmentation settings of a ``scores:`` section, checked."""
+    recipe = {k: params.get(k, v) for k, v in RECIPE_DEFAULTS.items()}
+    choices = (
+        ("synthesis_on", SYNTHESIS_ON),
+        ("synthesis_extent", SYNTHESIS_EXTENTS),
+        ("loss", tuple(LOSSES)),
+    )
+    for key, allowed in choices:
+        if recipe[key] not in allowed:
+            raise GohscoreError(f"scores.{key} is {recipe[key]!r}; use one of {', '.join(allowed)}")
+    if not 0.0 <= float(recipe["balance_power"]) <= 1.0:
+        raise GohscoreError(f"scores.balance_power is {recipe['balance_power']}; use a number in [0, 1]")
+    recipe["balance_power"] = float(recipe["balance_power"])
+    recipe["synthesis_probability"] = float(recipe["synthesis_probability"])
+    recipe["balance_keeps_healthy_share"] = bool(recipe["balance_keeps_healthy_share"])
+    return recipe
 
 
 def train_scores(
@@ -220,20 +332,43 @@ def train_scores(
         )
     tr_y, va_y = level_targets(tr_idx, labels), level_targets(va_idx, labels)
 
+    recipe = score_recipe(params)
+    draw_w = sampling_weights(
+        tr_y[:, 0], balanced, recipe["balance_power"], recipe["balance_keeps_healthy_share"]
+    )
     bank = None
     if synthesis:
         bank = build_bank(
-            tr_img, tr_y, train_p, patches, float(params.get("synthesis_probability", 0.5)), seed, device
+            tr_img,
+            tr_y,
+            train_p,
+            patches,
+            recipe["synthesis_probability"],
+            seed,
+            device,
+            on=recipe["synthesis_on"],
         )
-    weights = torch.as_tensor(sampling_weights(tr_y[:, 0], balanced), dtype=torch.float32, device=device)
+        if bank is not None and recipe["synthesis_extent"] == "fill":
+            bank.extent_pmf = extent_targets(
+                tr_y[:, 0], draw_w, recipe["synthesis_probability"], recipe["synthesis_on"]
+            )
+            log.info("synthetic TOT targets (5, 10, ... %%): %s", np.round(bank.extent_pmf, 3).tolist())
+    weights = torch.as_tensor(draw_w, dtype=torch.float32, device=device)
+    augment = AugmentConfig.from_section(recipe["augmentation"])
+    tr_img_dev = torch.as_tensor(tr_img, device=device)
+    spacing_dev = torch.as_tensor(tr_idx["pixel_spacing_mm"].to_numpy(np.float32), device=device)
+    draws = label_draws(
+        tr_y[:, 0], draw_w, bank, tr_img_dev, spacing_dev, np.random.default_rng([seed, fold, 99])
+    )
     sampler = make_sampler(
-        torch.as_tensor(tr_img, device=device),
+        tr_img_dev,
         torch.as_tensor(tr_y, device=device),
-        torch.as_tensor(tr_idx["pixel_spacing_mm"].to_numpy(np.float32), device=device),
+        spacing_dev,
         weights,
         batch_size,
         hu_window,
         bank,
+        augment,
     )
     groups = torch.as_tensor(
         va_idx.groupby(["patient", "level"], sort=False).ngroup().to_numpy().copy(), device=device
@@ -244,6 +379,7 @@ def train_scores(
         groups,
         4 * batch_size,
         hu_window,
+        LOSSES[recipe["loss"]],
     )
 
     network = {
@@ -278,7 +414,9 @@ def train_scores(
         "fold": fold,
         "train": sorted(map(str, set(train_p))),
     }
-    history = fit(model, sampler, nn.functional.mse_loss, validate, cfg, out_dir, device, identity=identity)
+    history = fit(model, sampler, LOSSES[recipe["loss"]], validate, cfg, out_dir, device, identity=identity)
+    with atomic_path(out_dir / DRAWS) as tmp:
+        draws.to_parquet(tmp, index=False)
     best = history.loc[history["val_loss"].idxmin()] if len(history) else None
     write_model_card(
         out_dir / "model.json",
@@ -295,8 +433,14 @@ def train_scores(
             "ablation": ablation,
             "balanced_sampling": balanced,
             "synthesis": synthesis,
-            "synthesis_probability": float(params.get("synthesis_probability", 0.5)) if synthesis else 0.0,
+            "synthesis_probability": recipe["synthesis_probability"] if synthesis else 0.0,
+            "synthesis_on": recipe["synthesis_on"] if synthesis else None,
+            "synthesis_extent": recipe["synthesis_extent"] if synthesis else None,
             "synthesis_config": asdict(SynthesisConfig()) if synthesis else None,
+            "balance_power": recipe["balance_power"] if balanced else None,
+            "balance_keeps_healthy_share": recipe["balance_keeps_healthy_share"] if balanced else None,
+            "augmentation": None if augment is None else asdict(augment),
+            "loss": recipe["loss"],
             "texture_tiles": None
             if bank is None
             else {

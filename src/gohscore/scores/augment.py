@@ -1,0 +1,102 @@
+"""Random augmentation of a score-training batch on its device: rotation, scale, translation, flip, noise.
+
+The original training augmented every slice with a random affine transform (rotation,
+translation, scale 0.95-1.05), flips and noise. Here the parameters of a whole batch are drawn
+first (:func:`draw_augment`, with the loop's generator, so a resumed run draws the same), then
+applied in one call (:func:`apply_augment`) through MONAI's batched ``AffineTransform`` layer,
+which resamples ``(B, 1, H, W)`` on the device without a trip through per-image transforms.
+Scores are fractions of the lung area, which an affine map of the whole slice leaves unchanged,
+so the labels stay as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+AIR_HU = -1000.0  # what enters the image from outside its border
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Ranges of the random augmentation (the ``scores.augmentation`` config section)."""
+
+    rotate_deg: float = 10.0  # uniform in +-rotate_deg
+    translate_fraction: float = 0.05  # uniform in +-, of the image side
+    scale: tuple[float, float] = (0.95, 1.05)  # log-uniform zoom
+    flip_probability: float = 0.5  # left-right mirror
+    noise_hu: float = 20.0  # Gaussian noise, SD uniform in [0, noise_hu] per slice
+
+    @classmethod
+    def from_section(cls, section: dict | None) -> AugmentConfig | None:
+        """The config object of a ``scores.augmentation`` mapping (``None`` or ``false``: no augmentation)."""
+        if not section:
+            return None
+        known = {f: section[f] for f in cls.__dataclass_fields__ if f in section}
+        if "scale" in known:
+            known["scale"] = (float(known["scale"][0]), float(known["scale"][1]))
+        return cls(**known)
+
+
+@dataclass
+class AugmentParams:
+    """Everything random about the augmentation of ``B`` slices."""
+
+    angle: torch.Tensor  # (B,) rad
+    zoom: torch.Tensor  # (B,) >1 enlarges the anatomy
+    shift: torch.Tensor  # (B, 2) fraction of the image side, (row, column)
+    flip: torch.Tensor  # (B,) bool, mirror the columns
+    noise_sd: torch.Tensor  # (B,) HU
+
+
+def draw_augment(n: int, cfg: AugmentConfig, gen: torch.Generator, device: torch.device) -> AugmentParams:
+    """Draw the parameters of ``n`` augmentations with ``gen`` (on ``device``)."""
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*shape, generator=gen, device=device)
+
+    rot = math.radians(cfg.rotate_deg)
+    lo, hi = math.log(cfg.scale[0]), math.log(cfg.scale[1])
+    t = cfg.translate_fraction
+    return AugmentParams(
+        angle=uniform(-rot, rot, n),
+        zoom=torch.exp(uniform(lo, hi, n)),
+        shift=uniform(-t, t, n, 2),
+        flip=torch.rand(n, generator=gen, device=device) < cfg.flip_probability,
+        noise_sd=uniform(0.0, cfg.noise_hu, n),
+    )
+
+
+def affine_matrices(params: AugmentParams) -> torch.Tensor:
+    """``(B, 2, 3)`` maps from output to input coordinates, normalised to [-1, 1], (row, column) order."""
+    cos, sin = torch.cos(params.angle), torch.sin(params.angle)
+    inv = 1.0 / params.zoom
+    mirror = torch.where(params.flip, -1.0, 1.0).to(cos.dtype)
+    theta = torch.zeros(len(cos), 2, 3, device=cos.device, dtype=cos.dtype)
+    theta[:, 0, 0], theta[:, 0, 1] = inv * cos, -inv * sin * mirror
+    theta[:, 1, 0], theta[:, 1, 1] = inv * sin, inv * cos * mirror
+    theta[:, :, 2] = 2.0 * params.shift  # a shift of a fraction f of the side is 2f in [-1, 1]
+    return theta
+
+
+def apply_augment(hu: torch.Tensor, params: AugmentParams, noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Augmented copy of HU slices ``(B, H, W)``; ``noise`` is standard normal ``(B, H, W)`` (or none)."""
+    from monai.networks.layers import AffineTransform
+
+    warp = AffineTransform(normalized=True, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # shifting by air before the warp makes the zero padding read as air
+    out = warp((hu.float() - AIR_HU)[:, None], affine_matrices(params))[:, 0] + AIR_HU
+    if noise is not None:
+        out = out + noise * params.noise_sd[:, None, None]
+    return out
+
+
+def augment_batch(hu: torch.Tensor, cfg: AugmentConfig | None, gen: torch.Generator) -> torch.Tensor:
+    """Draw and apply a random augmentation of every slice in ``hu`` (``(B, H, W)``); identity when ``cfg`` is None."""
+    if cfg is None:
+        return hu
+    params = draw_augment(hu.shape[0], cfg, gen, hu.device)
+    noise = torch.randn(hu.shape, generator=gen, device=hu.device) if cfg.noise_hu > 0 else None
+    return apply_augment(hu, params, noise)
