@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	snakemake --cores $(CORES) --resources gpu=1 --configfile config/demo.yaml
+	snakemake --profile profiles/cpu --cores $(CORES) --configfile config/demo.yaml
 
 reproduce: setup
 	snakemake --cores 8 --resources gpu=1

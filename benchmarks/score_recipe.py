@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from gohscore import metrics  # noqa: E402
 from gohscore.markdown import markdown_document  # noqa: E402
+from gohscore.scores.train import score_recipe  # noqa: E402
 
 THREADS = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 ENV = {**os.environ, **THREADS, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -146,7 +147,23 @@ def main() -> None:
     rows = []
     for name, (ablation, _, over, _where) in variants.items():
         runs = [done[(name, f)] for f in args.folds]
-        row = {"variant": name, "ablation": ablation, "overrides": json.dumps(over, sort_keys=True)}
+        recipe = score_recipe(variants[name][1])
+        row = {
+            "variant": name,
+            "ablation": ablation,
+            "overrides": json.dumps(over, sort_keys=True),
+            "input_size": int(variants[name][1]["input_size"]),
+            "loss": recipe["loss"],
+            "balance": "none"
+            if ablation == "none"
+            else "keep healthy"
+            if recipe["balance_keeps_healthy_share"]
+            else "full",
+            "synthesis": f"{recipe['synthesis_on']}, {recipe['synthesis_extent']}"
+            if ablation == "balanced_synthesis"
+            else "none",
+            "augmentation": bool(recipe["augmentation"]),
+        }
         row.update(summarise(pd.concat([r["pred"] for r in runs], ignore_index=True)))
         row["train_seconds"] = float(np.sum([r["seconds"] for r in runs]))
         last = [r["history"].iloc[-5:] for r in runs]
@@ -169,7 +186,8 @@ def main() -> None:
         "rows": json.loads(table.to_json(orient="records")),
     }
     (args.out / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    shown = table[["variant", "ablation"] + [f"{p}_{m}" for p in PATTERNS for m in ("mae", "kappa")]
+    settings = ["input_size", "loss", "balance", "synthesis", "augmentation"]
+    shown = table[["variant", "ablation", *settings] + [f"{p}_{m}" for p in PATTERNS for m in ("mae", "kappa")]
                   + ["healthy_at_0", "pred_TOT_mean", "ref_TOT_mean", "train_loss_last5", "val_loss_last5",
                      "best_epoch", "train_seconds"]].round(3)  # fmt: skip
     notes = [f"Overrides: {r['variant']}: {r['overrides']}" for r in rows]

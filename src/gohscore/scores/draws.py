@@ -54,7 +54,7 @@ def draw_table(
     )
 
 
-def sample_synthetic_tot(make: callable, n: int = SYNTHESES_SAMPLED, batch: int = 64) -> np.ndarray:
+def sample_synthetic_tot(make: callable, n: int = SYNTHESES_SAMPLED, batch: int = 16) -> np.ndarray:
     """TOT of ``n`` syntheses made by ``make(k)`` (which returns ``(k, 3)`` score tensors), in batches."""
     out = []
     for start in range(0, n, batch):
