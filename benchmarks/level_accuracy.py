@@ -1,6 +1,6 @@
 """Table 1 (level accuracy) of a config's protocol, run outside Snakemake, for a machine without it.
 
-The lent GPU machine has torch but no Snakemake, so this script runs the *same package commands*
+A GPU machine may have torch but no Snakemake, so this script runs the *same package commands*
 that the workflow's rules run, in the same order, in a work folder: ``phantom`` per patient and
 ``phantom-tables`` (embedded cohort), ``resample`` per patient, ``ingest``, ``folds``, then
 ``train-levels`` and ``predict-levels --set cv`` per fold. It writes Table 1 (per-level MAE and SD

@@ -131,7 +131,14 @@ def test_tiny_dag_end_to_end(workdir):
     assert {"ablation", "pattern", "mae", "kappa", "icc"} <= set(t2.columns)
     assert set(t2["ablation"]) == {"none", "balanced", "balanced_synthesis"}
     assert np.isfinite(t2["mae"].astype(float)).all()
-    for name in ["table3_observers", "test_set", "stages", "label_distribution", "levels_agreement"]:
+    for name in [
+        "table3_observers",
+        "test_set",
+        "stages",
+        "label_distribution",
+        "levels_agreement",
+        "label_draws",
+    ]:
         table = pd.read_parquet(results / "tables" / f"{name}.parquet")
         assert len(table) > 0, name
         markdown = (results / "tables" / f"{name}.md").read_text(encoding="utf-8")
@@ -148,7 +155,12 @@ def test_tiny_dag_end_to_end(workdir):
         width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         assert width >= 100 and height >= 100, (png.name, width, height)
         assert png.stat().st_size > 1000, png.name
-    assert len(list((results / "figures").glob("*.png"))) == 6
+    assert len(list((results / "figures").glob("*.png"))) == 7
+    draws = pd.read_parquet(results / "tables" / "label_draws.parquet")
+    assert set(draws["ablation"]) == {"none", "balanced", "balanced_synthesis"}
+    seen = draws.groupby("ablation")["seen"].sum()
+    assert np.allclose(seen.to_numpy(), 1.0, atol=1e-6)  # each ablation's draws add up to all of them
+    assert draws.loc[draws["ablation"] != "balanced_synthesis", "synthetic"].eq(0).all()
 
     levels = pd.read_parquet(results / "levels" / "test" / "predictions.parquet")
     assert levels["pred_z_mm"].map(math.isfinite).all()
