@@ -574,8 +574,7 @@ def label_draws(draws: pd.DataFrame) -> pd.DataFrame:
     ``draws`` stacks those tables with an ``ablation`` column; shares are of all draws (``real``:
     of the training slices), so each of real and seen sums to 1 per ablation.
     """
-    require_columns(
-        draws, ("ablation", "fold", "score", "real", "drawn", "synthetic", "seen"), "draws tables"
-    )
-    table = draws.groupby(["ablation", "score"], sort=False)[["real", "drawn", "synthetic", "seen"]].mean()
+    require_columns(draws, ("fold", *LABEL_DRAW_COLUMNS), "draws tables")
+    shares = list(LABEL_DRAW_COLUMNS[2:])
+    table = draws.groupby(["ablation", "score"], sort=False)[shares].mean()
     return table.reset_index()[list(LABEL_DRAW_COLUMNS)]

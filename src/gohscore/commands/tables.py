@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.draws:
         parts = [
-            read_tables([path], "draws table", ("score", "real", "drawn", "synthetic", "seen")).assign(
+            # a run's draws.parquet holds the label_draws columns but the ablation (its folder)
+            read_tables([path], "draws table", T.LABEL_DRAW_COLUMNS[1:]).assign(
                 ablation=path.parent.parent.name, fold=path.parent.name.removeprefix("fold")
             )
             for path in args.draws

@@ -226,7 +226,7 @@ def crop_start_range(
     levels (the original code's choice, see :func:`crop_start_bounds`).
     """
     if sampling == "all_levels":
-        return crop_start_bounds(targets, side, crop_z)
+        return crop_start_bounds(targets, side, crop_z)  # checks crop_z against the grid itself
     if sampling != "windows":
         raise GohscoreError(f"levels.crop_sampling is {sampling!r}; use one of {', '.join(CROP_SAMPLINGS)}")
     if crop_z > side:

@@ -14,7 +14,6 @@ import torch
 from gohscore.scores.rounding import SCORE_STEP
 
 BINS = np.arange(0, 101, SCORE_STEP, dtype=float)
-DRAW_COLUMNS = ("score", "real", "drawn", "synthetic", "seen")
 SYNTHESES_SAMPLED = 512
 
 

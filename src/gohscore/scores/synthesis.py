@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gohscore.scores.rounding import round_score_torch
+from gohscore.scores.rounding import SCORE_STEP, round_score_torch
 from gohscore.scores.textures import TexturePool, sample_texture
 
 
@@ -112,7 +112,11 @@ def draw_params(
 
 
 def extent_targets(
-    real_tot: np.ndarray, draw_weights: np.ndarray, probability: float, on: str = "healthy", step: float = 5.0
+    real_tot: np.ndarray,
+    draw_weights: np.ndarray,
+    probability: float,
+    on: str = "healthy",
+    step: float = SCORE_STEP,
 ) -> np.ndarray:
     """Probabilities of the synthetic TOT targets ``step, 2*step, ...`` that level the histogram of the draws.
 
@@ -150,7 +154,7 @@ def extent_targets(
     return fill / fill.sum()
 
 
-def draw_extents(rng: np.random.Generator, pmf: np.ndarray, n: int, step: float = 5.0) -> np.ndarray:
+def draw_extents(rng: np.random.Generator, pmf: np.ndarray, n: int, step: float = SCORE_STEP) -> np.ndarray:
     """``n`` target TOT values (%) drawn from the bins of :func:`extent_targets`, uniform within a bin."""
     centre = step * (1 + rng.choice(len(pmf), size=n, p=pmf))
     return np.clip(centre + rng.uniform(-step / 2, step / 2, size=n), step / 2, 100.0)

@@ -126,13 +126,19 @@ def build_bank(
     )
 
 
+def replace_probability(bank: SynthesisBank, healthy: np.ndarray) -> np.ndarray:
+    """The chance that a draw is replaced by a synthesis, per draw (``healthy``: its TOT is 0)."""
+    allowed = np.asarray(healthy, dtype=bool) if bank.on == "healthy" else np.ones(len(healthy), bool)
+    return np.where(allowed, bank.probability, 0.0)
+
+
 def synthesis_flags(bank: SynthesisBank, healthy: torch.Tensor) -> torch.Tensor:
     """Which of the drawn samples to replace (CPU bool ``(B,)``); ``healthy`` says which draws have TOT 0.
 
     The coin flips come from torch's global CPU generator, which the training loop checkpoints.
     """
-    flags = torch.rand(len(healthy)) < bank.probability
-    return flags & healthy.cpu() if bank.on == "healthy" else flags
+    chance = torch.as_tensor(replace_probability(bank, healthy.cpu().numpy()), dtype=torch.float32)
+    return torch.rand(len(healthy)) < chance
 
 
 def synthesise_into(
@@ -210,9 +216,7 @@ def label_draws(
     """The TOT histogram of the real slices, the draws and a sample of syntheses (``draws.parquet``)."""
     if bank is None:
         return draw_table(tot, weights, np.zeros(len(tot)), np.zeros(0))
-    replaced = np.full(len(tot), bank.probability)
-    if bank.on == "healthy":
-        replaced = np.where(np.asarray(tot) == 0, bank.probability, 0.0)
+    replaced = replace_probability(bank, np.asarray(tot) == 0)
     h, w = images.shape[1:]
 
     def make(k: int) -> torch.Tensor:
