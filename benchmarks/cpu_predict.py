@@ -47,9 +47,12 @@ def network_kwargs(net: str, spec: dict) -> dict:
     """vgg11() arguments of the level net (as train-levels builds it) or the score net (as train-scores)."""
     from gohscore.levels.train import network_args
     from gohscore.networks import DEFAULT_POOL
+    from gohscore.settings import LevelParams
 
     if net == "level":
-        return network_args({"width": spec["width"], "head_features": spec["head_features"]})
+        return network_args(
+            LevelParams.from_section({"width": spec["width"], "head_features": spec["head_features"]})
+        )
     return {
         "spatial_dims": 2,
         "in_channels": 1,
@@ -126,15 +129,17 @@ def write_models(root: Path, sizes: dict, n_models: int) -> tuple[list[Path], li
     """``n_models`` level and score models with random weights and the cards training would write."""
     import torch
 
-    from gohscore.levels.train import DEFAULTS, level_card
+    from gohscore.cards import ModelCard
+    from gohscore.goh import PATTERNS
+    from gohscore.levels.train import level_card
     from gohscore.networks import vgg11
-    from gohscore.scores.rounding import SCORES
     from gohscore.scores.train import TARGET_SCALE
-    from gohscore.training import LoopConfig, write_model_card
+    from gohscore.settings import LevelParams
+    from gohscore.training import LoopConfig
 
     lv, sc = sizes["level"], sizes["score"]
     level_net, score_net = network_kwargs("level", lv), network_kwargs("score", sc)
-    level_params = {**DEFAULTS, "crop_z": lv["input"][0]}
+    level_params = LevelParams.from_section({"crop_z": lv["input"][0]})
     levels, scores = [], []
     for fold in range(n_models):
         torch.manual_seed(fold)
@@ -143,14 +148,19 @@ def write_models(root: Path, sizes: dict, n_models: int) -> tuple[list[Path], li
         torch.save(vgg11(**level_net).state_dict(), path)
         cfg = LoopConfig(epochs=1, steps_per_epoch=1, lr=1e-4, seed=fold)
         card = level_card(level_net, level_params, lv["grid"], 1.2 * 256 / lv["grid"], fold, 0, cfg, [], [])
-        write_model_card(path.with_name("model.json"), card)
+        card.write(path.with_name("model.json"))
         levels.append(path)
         path = root / "scores" / f"fold{fold}" / "model.pt"
         path.parent.mkdir(parents=True)
         torch.save(vgg11(**score_net).state_dict(), path)
-        card = {"network": score_net, "task": "scores", "outputs": list(SCORES), "output_scale": TARGET_SCALE}
-        card |= {"input_size": sc["input"][0], "hu_window": [-1500.0, 1500.0], "slices_per_level": 3}
-        write_model_card(path.with_name("model.json"), card)
+        card = ModelCard(
+            task="scores",
+            network=score_net,
+            input={"input_size": sc["input"][0], "hu_window": [-1500.0, 1500.0], "slices_per_level": 3},
+            output={"scores": list(PATTERNS), "scale": TARGET_SCALE},
+            training={"fold": fold, "seed": 0, "note": "random weights (benchmark)"},
+        )
+        card.write(path.with_name("model.json"))
         scores.append(path)
     return levels, scores
 

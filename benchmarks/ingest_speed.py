@@ -1,7 +1,7 @@
 """Benchmark: ingest + resample of a 512x512x400 scan (0.7x0.7x0.8 mm) on one core, and loading a 256^3 volume.
 
 Decompression is excluded: the scan is an uncompressed .mha read from a warm page cache.
-Run: ``python benchmarks/ingest_speed.py`` (writes benchmarks/results/ingest_speed.json).
+Run: ``python benchmarks/ingest_speed.py`` (writes benchmarks/results/ingest_speed.json, or ``--out``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -22,7 +23,7 @@ import numpy as np  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
 from gohscore import io  # noqa: E402
-from gohscore.ingest import resample_scan  # noqa: E402
+from gohscore.resample import resample_scan  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "ingest_speed.json"
 
@@ -54,6 +55,11 @@ def best_of(fn, repeats: int) -> float:
 
 def main() -> int:
     """Run the benchmark, print and save the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="JSON file (default benchmarks/results/...)"
+    )
+    args = parser.parse_args()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
         scan = Path(tmp) / "scan.mha"
@@ -78,8 +84,8 @@ def main() -> int:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {sys.version.split()[0]}",
     }
     print(json.dumps(result, indent=1))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -37,13 +37,24 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from gohscore import tables as T  # noqa: E402
 from gohscore.markdown import markdown_document  # noqa: E402
+from gohscore.settings import LevelParams, MachineParams, level_window_stride  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
 
 
-def section(config: dict, name: str) -> str:
-    """One config section as sorted JSON (what the workflow passes as --params-json)."""
-    return json.dumps(config[name], sort_keys=True)
+def section(config: dict, name: str, only: tuple[str, ...] | None = None) -> str:
+    """One config section as sorted JSON (what the workflow passes as --params-json).
+
+    ``only`` narrows it to the keys the command reads, as the workflow's ``section(..., only=...)``.
+    """
+    keys = [k for k in config[name] if only is None or k in only]
+    return json.dumps({k: config[name][k] for k in keys}, sort_keys=True)
+
+
+def machine_options(config: dict) -> list[str]:
+    """``--device`` and ``--amp`` of the config's ``machine:`` section (what the workflow's resources pass)."""
+    machine = MachineParams.from_section(config.get("machine"), "machine")
+    return ["--device", machine.device, "--amp", "on" if machine.amp else "off"]
 
 
 def gohscore(args: list[str], log: Path) -> None:
@@ -109,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         config["levels"]["epochs"] = args.epochs
     if args.patients:
         config["phantom"]["n_patients"] = args.patients
+    level_training = section(config, "levels", only=LevelParams.keys())  # no window_stride
+    window_stride = level_window_stride(config["levels"], str(config_path))
+    machine = machine_options(config)
     n_folds = int(config["folds"]["n_folds"])
     folds = [int(f) for f in args.folds.split(",")] if args.folds else list(range(n_folds))
     if config["cohort"]["source"] != "phantom":
@@ -254,13 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         fold_dir = work / "levels" / f"fold{fold}"
         stamp = fold_dir / "levels_params.json"
         stamped = stamp.read_text(encoding="utf-8") if stamp.is_file() else None
-        if stamped != section(config, "levels") and (fold_dir / "model.pt").exists():
+        if stamped != level_training and (fold_dir / "model.pt").exists():
             # other levels settings (as Snakemake's params trigger): train-levels continues from its
             # checkpoint when only the epoch budget grew, else starts afresh; predictions are redone
             for done in ("model.pt", "predictions.parquet"):
                 (fold_dir / done).unlink(missing_ok=True)
         fold_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(section(config, "levels"), encoding="utf-8")
+        stamp.write_text(level_training, encoding="utf-8")
+        # levels.window_stride is an inference key: another stride redoes the predictions only
+        stride_stamp = fold_dir / "window_stride.txt"
+        if stride_stamp.is_file() and stride_stamp.read_text(encoding="utf-8") != str(window_stride):
+            (fold_dir / "predictions.parquet").unlink(missing_ok=True)
+        stride_stamp.write_text(str(window_stride), encoding="utf-8")
         stages.run(
             f"train_fold{fold}",
             [fold_dir / "model.pt"],
@@ -273,11 +292,16 @@ def main(argv: list[str] | None = None) -> int:
                     "--labels",
                     str(ingest / "labels.parquet"),
                     "--params-json",
-                    section(config, "levels"),
+                    level_training,
                     "--seed",
                     seed,
-                    "--out-dir",
-                    str(fold_dir),
+                    "--model",
+                    str(fold_dir / "model.pt"),
+                    "--card",
+                    str(fold_dir / "model.json"),
+                    "--history",
+                    str(fold_dir / "history.parquet"),
+                    *machine,
                 ],
                 logs / f"train_fold{fold}.log",
             ),
@@ -297,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
                     str(fold),
                     "--labels",
                     str(ingest / "labels.parquet"),
+                    "--window-stride",
+                    str(window_stride),
+                    *machine,
                     "--out",
                     str(fold_dir / "predictions.parquet"),
                 ],
@@ -311,14 +338,14 @@ def report(config: dict, config_path: Path, work: Path, folds: list[int], stages
     import pandas as pd
     import torch
 
-    from gohscore.levels.data import level_targets, manifest_geometries
+    from gohscore.levels.data import level_index_targets, manifest_geometries
 
     ingest = work / "ingest"
     fold_of = pd.read_parquet(work / "folds.parquet").query("set == 'cv'").set_index("patient")["fold"]
     preds = pd.concat([pd.read_parquet(work / "levels" / f"fold{f}" / "predictions.parquet") for f in folds])
     # Reference positions of every CV patient (not only the predicted folds) for the baseline.
     geoms = manifest_geometries(pd.read_parquet(ingest / "manifest.parquet"), list(fold_of.index), "manifest")
-    ref = level_targets(pd.read_parquet(ingest / "labels.parquet"), geoms, "labels")
+    ref = level_index_targets(pd.read_parquet(ingest / "labels.parquet"), geoms, "labels")
     pool = pd.DataFrame(
         [
             {"patient": p, "fold": int(fold_of[p]), "level": k + 1, "ref_index": float(ref[i, k])}
@@ -336,6 +363,7 @@ def report(config: dict, config_path: Path, work: Path, folds: list[int], stages
         "patients": int(config["phantom"]["n_patients"]),
         "grid": {"spacing_mm": config["preprocess"]["spacing_mm"], "shape": config["preprocess"]["shape"]},
         "levels_params": config["levels"],
+        "machine": config.get("machine"),
         "folds": folds,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "cpu_count": os.cpu_count(),

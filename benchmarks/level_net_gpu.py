@@ -43,8 +43,9 @@ import torch
 from gohscore.levels.data import CropSampler, OutputScale, ResidentVolumes
 from gohscore.levels.decode import window_starts
 from gohscore.levels.predict import predict_levels_volume
-from gohscore.levels.train import make_validate, mm_loss, network_args
+from gohscore.levels.train import level_card, make_validate, mm_loss, network_args
 from gohscore.networks import vgg11
+from gohscore.settings import LevelParams
 from gohscore.training import LoopConfig, autocast, fit, prepare_model, select_device
 
 PAPER_TRAIN, PAPER_VAL = 115, 20  # 180 CV patients, 4 folds -> 135 per fold, 15 % inner validation
@@ -238,13 +239,12 @@ def validation_time(
 
 
 def inference(
-    net_args: dict, side: int, crop_z: int, stride: int, device: torch.device, amp: bool, reps: int
+    params: LevelParams, side: int, stride: int, device: torch.device, amp: bool, reps: int
 ) -> dict:
     """ms per patient of predict_levels_volume from a host int16 volume, 1 model and a 4-model ensemble."""
-    card = {
-        "input": {"hu_window": [-1500, 1500], "crop_z": crop_z, "grid_shape": side},
-        "inference": {"window_stride": stride, "amp": amp},
-    }
+    net_args, crop_z = network_args(params), params.crop_z
+    loop = LoopConfig(epochs=1, steps_per_epoch=1, seed=0)
+    card = level_card(net_args, params, side, 1.2, 0, 0, loop, [], [])  # the card train-levels writes
     models = []
     for k in range(4):
         torch.manual_seed(k)
@@ -253,7 +253,10 @@ def inference(
     out = {"windows": len(window_starts(side, crop_z, stride))}
     for n in (1, 4):
         times = timed_ms(
-            lambda n=n: predict_levels_volume(models[:n], vol, card, device), device, warm=2, reps=reps
+            lambda n=n: predict_levels_volume(models[:n], vol, card, device, stride, amp),
+            device,
+            warm=2,
+            reps=reps,
         )
         out[f"ms_per_patient_{n}_model{'s' if n > 1 else ''}"] = round(statistics.median(times), 2)
     return out
@@ -296,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             10,
             4,
         )
-    params = {"width": width, "head_features": head}
+    params = LevelParams.from_section({"width": width, "head_features": head, "crop_z": crop_z})
     net_args = network_args(params)
     res: dict = {
         "label": "SMOKE (tiny sizes, not a performance figure)" if args.smoke else "full",
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     print("paper_cohort", json.dumps(res["paper_cohort"]), flush=True)
     del data
     release(device)
-    res["inference"] = inference(net_args, side, crop_z, stride, device, amp, reps)
+    res["inference"] = inference(params, side, stride, device, amp, reps)
     print("inference", json.dumps(res["inference"]), flush=True)
     anchor = []
     plan = [(batch, False, False), (batch, amp, True)] + ([] if args.smoke else [(16, True, True)])

@@ -35,8 +35,8 @@ import numpy as np
 GENERATE = r"""
 import json, resource, sys, time
 from gohscore.phantom.cohort import generate_patient, tune_allocator
-from gohscore.phantom.sizes import parse_params
-params = parse_params(json.loads(sys.argv[1]))
+from gohscore.phantom.sizes import PhantomParams
+params = PhantomParams.from_section(json.loads(sys.argv[1]))
 tune_allocator()  # as the per-patient job does
 t0 = time.perf_counter()
 pat = generate_patient(sys.argv[2], params, int(sys.argv[3]))
@@ -111,9 +111,9 @@ def run_job(patient: str, seed: int, root: Path, env: dict) -> dict:
 def cohort_slices(seed: int) -> np.ndarray:
     """Slice count of every patient of the 227-patient paper cohort (the anatomy draw is cheap)."""
     from gohscore.phantom.anatomy import draw_anatomy
-    from gohscore.phantom.sizes import parse_params, patient_index
+    from gohscore.phantom.sizes import PhantomParams, patient_index
 
-    params = parse_params(PAPER)
+    params = PhantomParams.from_section(PAPER)
     ids = [f"P{i:04d}" for i in range(1, PAPER["n_patients"] + 1)]
     return np.array(
         [

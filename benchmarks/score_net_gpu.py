@@ -121,7 +121,7 @@ def real_loop(
         batch,
         HU_WINDOW,
         bank,
-        AugmentConfig() if augment else None,
+        AugmentConfig.defaults() if augment else None,
     )
     torch.manual_seed(0)
     cfg = LoopConfig(

@@ -12,7 +12,8 @@ the share of healthy levels (reference TOT 0) predicted at 0 %, and the training
         --variant 'bal={"ablation": "balanced", "balance_power": 1.0}'
 
 Each variant's key ``ablation`` picks the ablation and ``slices`` (optional) another slices folder,
-e.g. one extracted at another ``input_size``; the rest overrides keys of ``scores:``.
+e.g. one extracted at another ``input_size``; the rest overrides training keys of ``scores:``.
+The networks run where the config's ``machine:`` section says (``--device`` / ``--amp`` override it).
 Writes ``<name>.json`` and ``<name>.md`` to ``benchmarks/results`` (``--name``, default
 score_recipe) and keeps every model under ``--work``.
 """
@@ -36,12 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from gohscore import metrics  # noqa: E402
+from gohscore.goh import PATTERNS  # noqa: E402
 from gohscore.markdown import markdown_document  # noqa: E402
-from gohscore.scores.train import score_recipe  # noqa: E402
+from gohscore.settings import MachineParams, ScoreParams  # noqa: E402
 
 THREADS = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 ENV = {**os.environ, **THREADS, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-PATTERNS = ("TOT", "GG", "RET")
 
 
 def run(args: list[str], log: Path) -> None:
@@ -56,8 +57,21 @@ def run(args: list[str], log: Path) -> None:
         raise SystemExit(f"gohscore {args[0]} failed (exit {done.returncode}); {log}:\n{tail}")
 
 
+def machine_options(machine: MachineParams, amp: bool = True) -> list[str]:
+    """``--device`` (and ``--amp`` unless ``amp`` is false) of the ``machine:`` section."""
+    options = ["--device", machine.device]
+    return options + ["--amp", "on" if machine.amp else "off"] if amp else options
+
+
 def train_and_predict(
-    results: Path, slices: Path, work: Path, scores: dict, ablation: str, fold: int, seed: int
+    results: Path,
+    slices: Path,
+    work: Path,
+    scores: dict,
+    ablation: str,
+    fold: int,
+    seed: int,
+    machine: MachineParams,
 ) -> dict:
     """Train one fold of one variant (skipped when its predictions exist); return its predictions and time."""
     out = work / f"fold{fold}"
@@ -68,13 +82,16 @@ def train_and_predict(
         run(
             ["train-scores", "--fold", str(fold), "--ablation", ablation, *common,
              "--labels", str(results / "ingest/labels.parquet"), "--patches", str(results / "ingest/patches.parquet"),
-             "--params-json", json.dumps(scores, sort_keys=True), "--seed", str(seed), "--out-dir", str(out)],
+             "--params-json", json.dumps(scores, sort_keys=True), "--seed", str(seed),
+             "--model", str(out / "model.pt"), "--card", str(out / "model.json"),
+             "--history", str(out / "history.parquet"), "--draws", str(out / "draws.parquet"),
+             *machine_options(machine)],
             out / "train.log",
         )  # fmt: skip
         run(
             ["predict-scores", "--models", str(out / "model.pt"), *common, "--set", "cv", "--fold", str(fold),
              "--ablation", ablation, "--source", "reference", "--labels", str(results / "ingest/labels.parquet"),
-             "--out", str(pred)],
+             *machine_options(machine, amp=False), "--out", str(pred)],
             out / "predict.log",
         )  # fmt: skip
     history = pd.read_parquet(out / "history.parquet")
@@ -110,8 +127,16 @@ def main() -> None:
     ap.add_argument("--name", default="score_recipe")
     ap.add_argument("--slices", type=Path, default=None, help="default: <results>/slices/reference")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="machine.device override")
+    ap.add_argument("--amp", choices=["on", "off"], default=None, help="machine.amp override")
     args = ap.parse_args()
     config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    given = dict(config.get("machine") or {})
+    if args.device is not None:
+        given["device"] = args.device
+    if args.amp is not None:
+        given["amp"] = args.amp == "on"
+    machine = MachineParams.from_section(given, f"{args.config} machine:")
     results = ROOT / config["results"]
     work = args.work or results / "recipes"
     slices = args.slices or results / "slices/reference"
@@ -121,8 +146,11 @@ def main() -> None:
         over = json.loads(text or "{}")
         ablation = over.pop("ablation", "none")
         where = Path(over.pop("slices", slices))
-        scores = {k: v for k, v in config["scores"].items() if k not in ("ablations", "final_ablation")}
-        variants[name] = (ablation, {**scores, **over}, over, where)
+        # only the training keys, as the workflow passes them (no ablations, final_ablation)
+        scores = {k: v for k, v in config["scores"].items() if k in ScoreParams.keys()}
+        merged = {**scores, **over}
+        ScoreParams.from_section(merged, f"--variant {name}")  # a bad override fails before any training
+        variants[name] = (ablation, merged, over, where)
     jobs = [(n, f) for n in variants for f in args.folds]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -138,6 +166,7 @@ def main() -> None:
                         variants[job[0]][0],
                         job[1],
                         config["seed"],
+                        machine,
                     ),
                     jobs,
                 ),
@@ -147,22 +176,22 @@ def main() -> None:
     rows = []
     for name, (ablation, _, over, _where) in variants.items():
         runs = [done[(name, f)] for f in args.folds]
-        recipe = score_recipe(variants[name][1])
+        recipe = ScoreParams.from_section(variants[name][1], f"--variant {name}")
         row = {
             "variant": name,
             "ablation": ablation,
             "overrides": json.dumps(over, sort_keys=True),
-            "input_size": int(variants[name][1]["input_size"]),
-            "loss": recipe["loss"],
+            "input_size": int(recipe.input_size),
+            "loss": recipe.loss,
             "balance": "none"
             if ablation == "none"
             else "keep healthy"
-            if recipe["balance_keeps_healthy_share"]
+            if recipe.balance_keeps_healthy_share
             else "full",
-            "synthesis": f"{recipe['synthesis_on']}, {recipe['synthesis_extent']}"
+            "synthesis": f"{recipe.synthesis_on}, {recipe.synthesis_extent}"
             if ablation == "balanced_synthesis"
             else "none",
-            "augmentation": bool(recipe["augmentation"]),
+            "augmentation": bool(recipe.augmentation),
         }
         row.update(summarise(pd.concat([r["pred"] for r in runs], ignore_index=True)))
         row["train_seconds"] = float(np.sum([r["seconds"] for r in runs]))
@@ -181,7 +210,7 @@ def main() -> None:
         else str(args.config),
         "folds": args.folds,
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{os.cpu_count()} CPU cores, {args.jobs} jobs of 1 thread",
+        "machine": f"{os.cpu_count()} CPU cores, {args.jobs} jobs of 1 thread; {machine.to_dict()}",
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "rows": json.loads(table.to_json(orient="records")),
     }

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from gohscore.labels import LEVELS, PATTERNS
+from gohscore.goh import LEVELS
 
 
 def chest_array(
@@ -132,7 +132,7 @@ def cohort(tmp_path: Path) -> Path:
     return write_cohort(tmp_path / "cohort", {f"P{i}": chest_image(seed=i) for i in range(3)})
 
 
-__all__ = ["PATTERNS", "chest_array", "chest_image", "labels_row", "write_cohort", "write_dicom_series"]
+__all__ = ["chest_array", "chest_image", "labels_row", "write_cohort", "write_dicom_series"]
 
 
 GRID_PARAMS = '{"spacing_mm": 6.0, "shape": 48}'  # a small grid that keeps the tests fast

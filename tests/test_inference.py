@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gohscore.cards import ModelCard
 from gohscore.inference import for_inference, per_pass
 from gohscore.levels.data import normalise, volume_stats
 from gohscore.levels.decode import window_starts
@@ -60,7 +61,7 @@ def test_window_and_slice_passes_of_any_size_agree() -> None:
     assert one.shape == (len(starts), 5) and np.allclose(one, five, atol=1e-4)
 
     score_net = vgg11(2, 1, 3, width=2, head_features=16)
-    card = {"input_size": 32, "hu_window": [-1500, 1500], "output_scale": 100.0}
+    card = ModelCard("scores", {}, {"input_size": 32, "hu_window": [-1500, 1500]}, {"scale": 100.0}, {})
     images = rng.integers(-1000, 400, (7, 32, 32)).astype(np.float32)
     a = predict_images([score_net], images, card, CPU, batch_size=1)
     b = predict_images([score_net], images, card, CPU, batch_size=4)

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import GRID_PARAMS, chest_image, labels_row, resample_cohort, write_dicom_series
 
 from gohscore import io
 from gohscore.cli import main as cli_main
 from gohscore.commands import ingest as ingest_cmd
 from gohscore.commands import resample as resample_cmd
 from gohscore.commands import validate as validate_cmd
+from gohscore.errors import GohscoreError
+from tests.conftest import GRID_PARAMS, chest_image, labels_row, resample_cohort, write_dicom_series
 
 PARAMS = GRID_PARAMS
 
@@ -117,3 +118,24 @@ def test_empty_optional_tables_keep_columns(tmp_path, cohort) -> None:
     outputs = run_cohort(cohort, tmp_path / "out")
     assert list(pd.read_parquet(outputs["observers"]).columns)[:3] == ["patient", "observer", "read"]
     assert list(pd.read_parquet(outputs["patches"]).columns) == ["file", "pattern", "patient"]
+
+
+@pytest.mark.parametrize("beyond_mm,accepted", [(0.4 * 7.5, True), (0.6 * 7.5, False)])
+def test_validate_and_ingest_share_one_z_range_rule(tmp_path, beyond_mm, accepted) -> None:
+    """A level half a slice (7.5 mm here) above the top slice centre is in the scan for both commands."""
+    cohort = tmp_path / "c"
+    (cohort / "scans").mkdir(parents=True)
+    image = chest_image(seed=1)
+    sitk.WriteImage(image, str(cohort / "scans" / "P0.nii.gz"))
+    row = labels_row("P0", image)
+    top = image.GetOrigin()[2] + (image.GetSize()[2] - 1) * image.GetSpacing()[2]
+    row["L1_z_mm"] = top + beyond_mm
+    pd.DataFrame([row]).to_csv(cohort / "labels.csv", index=False)
+    problems, _ = validate_cmd.validate_cohort(cohort)
+    assert (not problems) == accepted, problems
+    if accepted:
+        run_cohort(cohort, tmp_path / "out")
+    else:
+        assert "outside the scan" in problems[0]
+        with pytest.raises(GohscoreError, match="outside the scan"):
+            run_cohort(cohort, tmp_path / "out")

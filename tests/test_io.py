@@ -9,11 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from conftest import write_dicom_series
 
 from gohscore import io
 from gohscore.cohort import discover_scans, find_table
 from gohscore.errors import GohscoreError
+from tests.conftest import write_dicom_series
 
 
 @pytest.mark.parametrize("suffix", ["nii.gz", "nii", "mha", "mhd", "nrrd"])

@@ -1,22 +1,18 @@
-"""Labels table schema: reading CSV/XLSX/Parquet, rounding, validation messages."""
+"""Labels table schema: reading CSV/XLSX/Parquet, validation messages."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import chest_image, labels_row
 
 from gohscore.errors import GohscoreError
-from gohscore.labels import LABEL_COLUMNS, read_table, round5, validate_labels
+from gohscore.labels import LABEL_COLUMNS, read_table, validate_labels
+from tests.conftest import chest_image, labels_row
 
 
 def _labels(n: int = 3) -> pd.DataFrame:
     return pd.DataFrame([labels_row(f"{i:03d}", chest_image()) for i in range(n)])
-
-
-def test_round5_is_half_up() -> None:
-    assert round5([2.5, 7.5, 12.5, 2.49, 0, 100]).tolist() == [5, 10, 15, 0, 0, 100]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "xlsx", "parquet"])

@@ -10,12 +10,6 @@ import pytest
 from gohscore import metrics
 
 
-def test_round_to_5_is_half_up_and_clipped() -> None:
-    got = metrics.round_to_5([2.5, 7.5, 12.5, 2.49, -3.0, 103.0, 97.6])
-    # Python's round(12.5 / 5) * 5 would give 10 (banker's rounding)
-    assert got.tolist() == [5.0, 10.0, 15.0, 0.0, 0.0, 100.0, 100.0]
-
-
 def test_mae_sd_hand_computed() -> None:
     mae, sd = metrics.mae_sd([0, 5, 10, 20], [0, 10, 10, 10])  # |errors| 0, 5, 0, 10
     assert mae == pytest.approx(3.75)

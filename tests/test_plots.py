@@ -13,9 +13,7 @@ from gohscore import plots
 from gohscore import tables as T
 from gohscore.commands import figures as figures_cmd
 from gohscore.errors import GohscoreError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_tables import make_cohort, write_inputs  # noqa: E402
+from tests.test_tables import make_cohort, write_inputs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -95,7 +93,7 @@ def test_figures_command(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> Non
 
 
 def test_training_curves_from_history_files(tmp_path):
-    from gohscore.commands.figures import run_name, stack_histories
+    from gohscore.reports import run_name, stack_histories
 
     paths = []
     for network in ("levels", "scores/balanced"):

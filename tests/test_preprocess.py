@@ -1,42 +1,14 @@
-"""Resampling to the network grid and the world <-> slice conversions."""
+"""Grid geometry: centring the grid, and world <-> grid/original slice conversions through a resample."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import chest_image
 
 from gohscore import io, preprocess
-from gohscore.ingest import resample_scan
-
-
-def test_axis_weights_rows_sum_to_one_inside_and_zero_outside() -> None:
-    w = preprocess.axis_weights(100, 0.7, 0.0, 80, 1.2, -10.0)
-    pos_mm = -10.0 + 1.2 * np.arange(80)
-    inside = (pos_mm >= 0) & (pos_mm <= 99 * 0.7)
-    assert np.allclose(w[inside].sum(axis=1), 1.0, atol=1e-5)
-    assert np.all(w[pos_mm < -0.7] == 0) and np.all(w[pos_mm > 100 * 0.7] == 0)
-
-
-def test_antialias_only_when_downsampling() -> None:
-    assert preprocess.antialias_sigma(2.5, 1.2) == 0
-    assert preprocess.antialias_sigma(0.6, 1.2) == pytest.approx(0.5)
-
-
-def test_resample_identity_grid_keeps_values() -> None:
-    arr = np.random.default_rng(0).integers(-1000, 500, size=(20, 24, 28)).astype(np.int16)
-    out = preprocess.resample_to_grid(arr, (1.2, 1.2, 1.2), (0, 0, 0), (0, 0, 0), 1.2, 20)
-    assert out.dtype == np.int16 and out.shape == (20, 20, 20)
-    assert np.array_equal(out, arr[:20, :20, :20])
-
-
-def test_resample_pads_with_air() -> None:
-    arr = np.full((10, 10, 10), 100, np.int16)
-    out = preprocess.resample_to_grid(arr, (1.0, 1.0, 1.0), (0, 0, 0), (-5, -5, -5), 1.0, 16)
-    # grid voxels 0..4 and 15 lie outside the scan (world -5..-1 and 10); 5..14 inside
-    assert (out[:5] == preprocess.PAD_HU).all() and (out[15] == preprocess.PAD_HU).all()
-    assert (out[5:15, 5:15, 5:15] == 100).all()
+from gohscore.resample import resample_scan
+from tests.conftest import chest_image
 
 
 def test_conversions_are_inverse() -> None:
@@ -129,10 +101,18 @@ def test_no_lungs_falls_back_to_scan_centre() -> None:
     assert not found and centre[2] == pytest.approx(19.0)
 
 
-def test_downsampling_is_antialiased() -> None:
-    # a one-voxel checkerboard in x must average out, not alias into stripes
-    arr = np.zeros((8, 8, 64), np.int16)
-    arr[..., ::2] = 1000
-    out = preprocess.resample_to_grid(arr, (0.6, 1.0, 1.0), (0, 0, 0), (3.0, 0, 0), 1.7, 8)
-    row = out[4, 4, :].astype(float)
-    assert row.std() < 150 and abs(row.mean() - 500) < 150
+def test_world_slice_round_trip() -> None:
+    """Grid index -> world z -> original slice -> world z -> grid index is the identity."""
+    geom = {
+        "grid_origin_xyz_mm": [0.0, 0.0, -153.0],
+        "grid_spacing_mm": 1.2,
+        "grid_shape": 256,
+        "lps_origin_xyz_mm": [-170.0, -190.0, -160.25],
+        "spacing_xyz_mm": [0.68, 0.68, 1.25],
+    }
+    idx = np.array([0.0, 17.25, 128.0, 255.0])
+    z = preprocess.grid_index_to_world_z(idx, geom)
+    k = preprocess.world_z_to_original_slice(z, geom)
+    assert np.allclose(k, (z + 160.25) / 1.25)
+    back = preprocess.world_z_to_grid_index(preprocess.original_slice_to_world_z(k, geom), geom)
+    assert np.allclose(back, idx)

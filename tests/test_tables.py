@@ -12,11 +12,11 @@ from gohscore import tables as T
 from gohscore.cli import main as cli_main
 from gohscore.commands import tables as tables_cmd
 from gohscore.errors import GohscoreError
+from gohscore.goh import PATTERNS, round_to_5
 from gohscore.markdown import markdown_document, markdown_table
-from gohscore.metrics import round_to_5
+from gohscore.reports import TABLE_FORMATS, TABLE_NAMES
 
 ABLATIONS = ["none", "balanced", "balanced_synthesis"]
-PATTERNS = ["TOT", "GG", "RET"]
 
 
 def make_cohort(n_cv: int = 12, n_test: int = 6, n_obs: int = 4, seed: int = 3) -> dict[str, pd.DataFrame]:
@@ -261,7 +261,7 @@ def test_levels_agreement(cohort: dict[str, pd.DataFrame]) -> None:
 def test_table2_scores_cv(cohort: dict[str, pd.DataFrame]) -> None:
     t2 = T.table2_scores_cv(cohort["scores_cv"])
     assert t2["ablation"].tolist() == [a for a in ABLATIONS for _ in PATTERNS]
-    assert t2["pattern"].tolist() == PATTERNS * 3
+    assert t2["pattern"].tolist() == list(PATTERNS) * 3
     assert np.isfinite(t2[["mae", "sd", "kappa", "icc"]].to_numpy(float)).all()
     assert t2["p_vs_previous"].iloc[:3].isna().all()
     assert np.isfinite(t2["p_vs_previous"].iloc[3:].to_numpy(float)).all()
@@ -312,7 +312,7 @@ def test_table3_says_the_phantom_observers_are_simulated(cohort: dict[str, pd.Da
         assert f"{observer} T{read}: bias {bias:+g} %, SD {sd:g} %" in simulated[0]
     assert "Gaussian noise" in simulated[0] and "rounded half up to 5" in simulated[0]
     assert not any("expert" in n for n in notes)
-    with pytest.raises(GohscoreError, match="'dicom' is not one of folder, phantom"):
+    with pytest.raises(GohscoreError, match="'dicom' is not one of phantom, folder"):
         T.table3_observers(*args, cohort_source="dicom")
 
 
@@ -342,7 +342,7 @@ def test_test_set_stages_distribution_counts(cohort: dict[str, pd.DataFrame]) ->
     assert len(T.stage_notes(st)) == 3
     dist = T.label_distribution(cohort["labels"])
     assert dist["score"].tolist() == list(range(0, 101, 5))
-    assert (dist[PATTERNS].sum() == 18 * 5).all()
+    assert (dist[list(PATTERNS)].sum() == 18 * 5).all()
     assert dist.loc[dist["score"] == 100, "TOT"].item() >= 1
     counts = T.scatter_counts(cohort["scores_test"], "balanced_synthesis")
     assert counts.groupby("pattern")["count"].sum().to_dict() == {p: 30 for p in PATTERNS}
@@ -352,7 +352,9 @@ def test_unknown_final_ablation_and_missing_column(cohort: dict[str, pd.DataFram
     with pytest.raises(GohscoreError, match="'nope'.*ablations found: none, balanced"):
         T.final_predictions(cohort["scores_test"], "nope")
     with pytest.raises(GohscoreError, match="levels.parquet: missing column 'ref_index'"):
-        T.require_columns(cohort["levels_cv"].drop(columns="ref_index"), T.LEVEL_COLUMNS, "levels.parquet")
+        T.require_columns(
+            cohort["levels_cv"].drop(columns="ref_index"), T.LEVEL_PREDICTION_COLUMNS, "levels.parquet"
+        )
 
 
 def test_markdown_is_well_formed() -> None:
@@ -387,6 +389,10 @@ def test_tables_command_writes_every_table(cohort: dict[str, pd.DataFrame], tmp_
         "table1_levels_test",
         "scatter_counts",
     ]
+    # exactly the registry's tables (the workflow's targets), less label_draws, whose draws were not given
+    written = {p.name for p in out.iterdir()}
+    assert written == {f"{n}.{ext}" for n in TABLE_NAMES if n != "label_draws" for ext in TABLE_FORMATS}
+    assert set(names) == set(TABLE_NAMES) - {"label_draws"}
     for name in names:
         assert not pd.read_parquet(out / f"{name}.parquet").empty
         lines = (out / f"{name}.md").read_text(encoding="utf-8").splitlines()

@@ -1,8 +1,6 @@
-"""The shared loop: device choice, loss goes down, bit-identical resume, model card round trip."""
+"""The shared loop: device choice, loss goes down, bit-identical resume, the files it writes."""
 
 from __future__ import annotations
-
-import json
 
 import pandas as pd
 import pytest
@@ -10,7 +8,7 @@ import torch
 
 from gohscore.errors import GohscoreError
 from gohscore.networks import vgg11
-from gohscore.training import LoopConfig, fit, load_model, lr_at, select_device, write_model_card
+from gohscore.training import LoopConfig, RunFiles, fit, lr_at, select_device
 
 CPU = torch.device("cpu")
 
@@ -123,35 +121,6 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, schedule) -> None:
     assert len(again) == 6
 
 
-def test_model_card_round_trip(tmp_path) -> None:
-    """load_model rebuilds the net from model.json and loads model.pt; the card is deterministic."""
-    net = _net()
-    torch.save(net.state_dict(), tmp_path / "model.pt")
-    card = {
-        "network": {
-            "spatial_dims": 2,
-            "in_channels": 1,
-            "out_features": 2,
-            "width": 2,
-            "head_features": 16,
-            "dropout": 0.1,
-        },
-        "fold": 1,
-        "hu_window": (-1500, 1500),
-    }
-    write_model_card(tmp_path / "model.json", card)
-    first = (tmp_path / "model.json").read_text(encoding="utf-8")
-    write_model_card(tmp_path / "model.json", card)
-    assert (tmp_path / "model.json").read_text(encoding="utf-8") == first
-    assert {"torch", "monai", "numpy", "gohscore"} <= set(json.loads(first)["versions"])
-    loaded, got = load_model(tmp_path / "model.pt")
-    assert got["fold"] == 1 and got["hu_window"] == [-1500, 1500]
-    x = torch.rand(2, 1, 9, 9)
-    assert torch.equal(loaded(x), net.eval()(x))
-    with pytest.raises(GohscoreError):
-        load_model(tmp_path / "nothing.pt")
-
-
 def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path) -> None:
     """A finished run's checkpoint is reused for the same run, set aside when the config changes."""
     sample, validate = _problem()
@@ -161,6 +130,9 @@ def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path) -> None:
         _net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU, identity={"fold": 0}
     )
     assert len(same) == 2 and not (tmp_path / "checkpoint.pt.stale").exists()
+    machine = LoopConfig(epochs=2, steps_per_epoch=2, lr=3e-3, checkpoint_every=1, seed=5, amp=False)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, machine, tmp_path, CPU, identity={"fold": 0})
+    assert not (tmp_path / "checkpoint.pt.stale").exists()  # the machine's precision is not the run's
     other = LoopConfig(epochs=2, steps_per_epoch=2, lr=1e-3, checkpoint_every=1, seed=5)
     fit(_net(), sample, torch.nn.functional.mse_loss, validate, other, tmp_path, CPU, identity={"fold": 0})
     assert (tmp_path / "checkpoint.pt.stale").exists()
@@ -194,3 +166,15 @@ def test_lowering_the_budget_trains_afresh(tmp_path) -> None:
     a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_files_are_written_where_named(tmp_path) -> None:
+    """fit writes the weights and history exactly where RunFiles says; the checkpoint lies beside the weights."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=1, steps_per_epoch=1, lr=3e-3, checkpoint_every=1, seed=5)
+    files = RunFiles(
+        tmp_path / "w" / "net.pt", tmp_path / "c" / "card.json", tmp_path / "h" / "curves.parquet"
+    )
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, files, CPU)
+    assert (tmp_path / "w" / "net.pt").is_file() and (tmp_path / "h" / "curves.parquet").is_file()
+    assert (tmp_path / "w" / "checkpoint.pt").is_file() and not (tmp_path / "c").exists()

@@ -75,3 +75,16 @@ def read_parquet(path: Path, what: str, columns: Sequence[str] = ()) -> pd.DataF
     if "patient" in frame.columns:
         frame["patient"] = frame["patient"].astype(str)
     return frame
+
+
+def json_object(text: str, source: str, fix: str) -> dict:
+    """``text`` parsed as a JSON object; otherwise a user error naming ``source`` and saying ``fix``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise GohscoreError(f"{source}: not valid JSON ({err.msg}); {fix}") from None
+    if not isinstance(value, dict):
+        raise GohscoreError(f"{source}: not a JSON object; {fix}")
+    return value

@@ -13,21 +13,25 @@ Design:
   fewest patients of that stratum (then the fewest overall): exact, balanced counts.
 - ``previous`` (an earlier assignment) makes the split stable: its patients keep their set and
   fold verbatim; only new patients are assigned, towards the same targets.
+- :func:`inner_validation_split` splits one fold's training patients again, to choose a checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from gohscore.errors import GohscoreError
 
+log = logging.getLogger("gohscore")
+
 #: mean-TOT bin edges (percent) used as strata
 STRATUM_EDGES = (2.5, 10.0, 20.0, 30.0)
-FOLD_COLUMNS = ["patient", "set", "fold"]
+FOLD_COLUMNS = ("patient", "set", "fold")  # the folds table (folds.parquet)
 
 
 def patient_key(seed: int, patient: str) -> float:
@@ -92,14 +96,17 @@ def assign_folds(
     patients: Iterable[str],
     mean_tot: Iterable[float],
     *,
-    n_folds: int = 4,
-    n_test: float = 47,
-    stratify: bool = True,
-    seed: int = 0,
+    n_folds: int,
+    n_test: float,
+    stratify: bool,
+    seed: int,
     forced_test: Iterable[str] = (),
     previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Assign each patient to ``cv`` (fold 0..n_folds-1) or ``test`` (fold -1); columns patient, set, fold."""
+    """Assign each patient to ``cv`` (fold 0..n_folds-1) or ``test`` (fold -1); columns patient, set, fold.
+
+    ``n_folds``, ``n_test`` and ``stratify`` are the ``folds:`` config keys (:class:`gohscore.settings.FoldParams`).
+    """
     patients = [str(p) for p in patients]
     tot = np.asarray(list(mean_tot), float)
     if len(patients) != len(tot):
@@ -183,3 +190,28 @@ def check_folds(folds: pd.DataFrame, n_folds: int) -> None:
     cv = folds["set"] == "cv"
     if not folds.loc[cv, "fold"].between(0, n_folds - 1).all() or not (test | cv).all():
         raise GohscoreError("folds table has a set other than cv/test or a fold out of range")
+
+
+def inner_validation_split(
+    patients: Sequence[str], val_fraction: float, seed: int, fold: int, *, reuse_single: bool = False
+) -> tuple[list[str], list[str]]:
+    """Seeded split of one fold's training patients into (train, inner validation), both sorted.
+
+    The split depends on the patients, ``val_fraction``, ``seed`` and ``fold`` only, and both parts
+    get at least one patient. Fewer than two patients raise GohscoreError, unless ``reuse_single``:
+    then the training patients also serve as the validation set (with a warning).
+    """
+    patients = sorted(map(str, patients))
+    if len(patients) < 2:
+        if not reuse_single:
+            raise GohscoreError(
+                f"only {len(patients)} training patient(s); the inner validation split needs at least 2"
+            )
+        log.warning(
+            "only %d training patient(s): selecting the checkpoint on the training patients", len(patients)
+        )
+        return patients, patients
+    n_val = min(len(patients) - 1, max(1, round(val_fraction * len(patients))))
+    order = np.random.default_rng([seed, fold, 1]).permutation(len(patients))
+    val = sorted(patients[i] for i in order[:n_val])
+    return [p for p in patients if p not in set(val)], val

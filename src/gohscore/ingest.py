@@ -1,4 +1,4 @@
-"""Bring-your-own cohort: resample one scan to the network grid, and validate the cohort's tables."""
+"""Bring-your-own cohort: geometry manifests and validation of the cohort's tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gohscore import io, preprocess
+from gohscore import preprocess
 from gohscore.cohort import find_table
 from gohscore.errors import GohscoreError
 from gohscore.labels import (
@@ -27,53 +27,6 @@ from gohscore.labels import (
 )
 
 log = logging.getLogger("gohscore")
-
-
-def resample_scan(
-    path: str | Path, patient: str, spacing_mm: float = 1.2, shape: int = 256
-) -> tuple[np.ndarray, dict]:
-    """Read and check one scan, resample it to the ``shape``^3 grid; return the int16 volume and its geometry."""
-    volume, geometry, _ = resample_read_scan(io.read_scan(path), patient, spacing_mm, shape)
-    return volume, geometry
-
-
-def resample_read_scan(
-    scan: io.Scan, patient: str, spacing_mm: float = 1.2, shape: int = 256
-) -> tuple[np.ndarray, dict, np.ndarray]:
-    """:func:`resample_scan` on a scan already read; also returns the LPS-oriented original array (zyx)."""
-    path = scan.path
-    image = scan.image
-    lps = io.lps_geometry(image)
-    array = io.lps_array(image)
-    p01, p50, p99 = io.hu_percentiles(array)
-    io.check_hu(p01, p99, path)
-    centre, found = preprocess.find_grid_centre(array, lps["lps_spacing_xyz_mm"], lps["lps_origin_xyz_mm"])
-    if not found:
-        log.warning("%s: no lungs found in %s; centring the grid on the scan's middle in z", patient, path)
-    origin = preprocess.grid_origin(centre, spacing_mm, shape)
-    volume = preprocess.resample_to_grid(
-        array, lps["lps_spacing_xyz_mm"], lps["lps_origin_xyz_mm"], origin, spacing_mm, shape
-    )
-    geometry = {
-        "patient": str(patient),
-        "path": str(path),
-        "format": scan.format,
-        "series_uid": scan.series_uid,
-        "size_xyz": [int(v) for v in image.GetSize()],
-        "spacing_xyz_mm": [float(v) for v in image.GetSpacing()],
-        "origin_xyz_mm": [float(v) for v in image.GetOrigin()],
-        "direction": [float(v) for v in image.GetDirection()],
-        **lps,
-        "grid_origin_xyz_mm": [float(v) for v in origin],
-        "grid_spacing_mm": float(spacing_mm),
-        "grid_shape": int(shape),
-        "lungs_found": bool(found),
-        "hu_p01": p01,
-        "hu_p50": p50,
-        "hu_p99": p99,
-        "sha256": io.sha256_files(scan.files),
-    }
-    return volume, geometry, array
 
 
 def read_geometries(paths: list[str | Path]) -> dict[str, dict]:
@@ -140,48 +93,93 @@ def manifest_geometries(manifest: pd.DataFrame) -> dict[str, dict]:
     return {str(row["patient"]): manifest_geometry(row) for row in manifest.to_dict("records")}
 
 
-def cohort_tables(cohort_dir: str | Path, geometries: dict[str, dict]) -> dict[str, pd.DataFrame]:
-    """Validate labels, observers and patches of a cohort against its scans' geometries."""
+def slack_z_range(bottom_mm: float, top_mm: float, slice_mm: float) -> tuple[float, float]:
+    """The z range a level may lie in: the scan's bottom..top slice centres, half a slice beyond each."""
+    half = 0.5 * abs(float(slice_mm))
+    return float(bottom_mm) - half, float(top_mm) + half
+
+
+def geometry_z_range(geom: Mapping) -> tuple[float, float]:
+    """:func:`slack_z_range` of a resampled scan's geometry (``gohscore resample``)."""
+    bottom, top = preprocess.original_z_range(geom)
+    return slack_z_range(bottom, top, geom.get("lps_spacing_xyz_mm", geom["spacing_xyz_mm"])[2])
+
+
+def cohort_problems(
+    cohort_dir: str | Path, scans: Mapping[str, str], z_ranges: Mapping[str, tuple[float, float]]
+) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """Check a cohort's tables against its scans; return every problem found and the tables that passed.
+
+    ``scans`` maps patient -> scan location, ``z_ranges`` patient -> (low, high) world z in mm
+    (:func:`slack_z_range`). ``gohscore validate`` lists the problems; ``gohscore ingest`` stops at
+    them. The tables are ``labels``, ``observers`` and ``patches`` (empty when absent).
+    """
     cohort = Path(cohort_dir)
-    labels_path = find_table(cohort, "labels")
-    if labels_path is None:
-        raise GohscoreError(
+    problems: list[str] = []
+    tables = {"observers": empty_observers(), "patches": empty_patches()}
+
+    def attempt(check):
+        try:
+            return check()
+        except GohscoreError as err:
+            problems.append(str(err))
+            return None
+
+    labels_path = attempt(lambda: find_table(cohort, "labels"))
+    labels = None
+    if labels_path is None and not problems:
+        problems.append(
             f"{cohort} has no labels table; add labels.csv (or .xlsx/.parquet), see docs/cohort-layout.md"
         )
-    labels = validate_labels(read_table(labels_path), str(labels_path))
-    scans = set(geometries)
-    for i, patient in enumerate(labels["patient"]):
-        if patient not in scans:
-            raise GohscoreError(
-                f"{labels_path} {row_name(i)}: patient {patient!r} has no scan; add scans/{patient}.nii.gz "
-                "(or another format) or delete the row"
+    elif labels_path is not None:
+        labels = attempt(lambda: validate_labels(read_table(labels_path), str(labels_path)))
+    if labels is not None:
+        tables["labels"] = labels
+        for i, patient in enumerate(labels["patient"]):
+            if patient not in scans:
+                problems.append(
+                    f"{labels_path} {row_name(i)}: patient {patient!r} has no scan; add scans/{patient}.nii.gz "
+                    "(or another format) or delete the row"
+                )
+        for patient in sorted(set(scans) - set(labels["patient"])):
+            problems.append(
+                f"scan {scans[patient]} (patient {patient!r}) has no row in {labels_path}; "
+                "add its labels or remove the scan"
             )
-    unlabeled = sorted(scans - set(labels["patient"]))
-    if unlabeled:
-        geom = geometries[unlabeled[0]]
-        more = f" (and {len(unlabeled) - 1} more)" if len(unlabeled) > 1 else ""
-        raise GohscoreError(
-            f"scan {geom['path']} (patient {unlabeled[0]!r}){more} has no row in {labels_path}; add its labels or remove the scan"
-        )
-    z_ranges = {p: preprocess.original_z_range(g) for p, g in geometries.items()}
-    half = {
-        p: 0.5 * float(g.get("lps_spacing_xyz_mm", g["spacing_xyz_mm"])[2]) for p, g in geometries.items()
-    }
-    z_ranges = {p: (lo - half[p], hi + half[p]) for p, (lo, hi) in z_ranges.items()}
-    check_levels_in_scans(labels, z_ranges, str(labels_path))
-
-    observers_path = find_table(cohort, "observers")
-    observers = (
-        validate_observers(read_table(observers_path), labels["patient"], str(observers_path))
-        if observers_path
-        else empty_observers()
-    )
+        attempt(lambda: check_levels_in_scans(labels, dict(z_ranges), str(labels_path)))
+        observers_path = attempt(lambda: find_table(cohort, "observers"))
+        if observers_path is not None:
+            observers = attempt(
+                lambda: validate_observers(read_table(observers_path), labels["patient"], str(observers_path))
+            )
+            if observers is not None:
+                tables["observers"] = observers
     patches_csv = cohort / "patches" / "patches.csv"
-    patches = (
-        validate_patches(read_table(patches_csv), patches_csv.parent, str(patches_csv))
-        if patches_csv.is_file()
-        else empty_patches()
-    )
+    if patches_csv.is_file():
+        patches = attempt(
+            lambda: validate_patches(read_table(patches_csv), patches_csv.parent, str(patches_csv))
+        )
+        if patches is not None:
+            tables["patches"] = patches
+    return problems, tables
+
+
+def cohort_tables(cohort_dir: str | Path, geometries: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Validate labels, observers and patches of a cohort against its resampled scans; stop at a problem.
+
+    The checks are :func:`cohort_problems`, those of ``gohscore validate``.
+    """
+    scans = {p: str(g["path"]) for p, g in geometries.items()}
+    z_ranges = {p: geometry_z_range(g) for p, g in geometries.items()}
+    problems, tables = cohort_problems(cohort_dir, scans, z_ranges)
+    if problems:
+        more = (
+            f" ({len(problems) - 1} more problem(s): run 'gohscore validate --cohort {cohort_dir}' to list them)"
+            if len(problems) > 1
+            else ""
+        )
+        raise GohscoreError(problems[0] + more)
+    patches, labels = tables["patches"], tables["labels"]
     outside = sorted(set(patches["patient"]) - set(labels["patient"]))
     if outside:
         log.info(
@@ -189,9 +187,4 @@ def cohort_tables(cohort_dir: str | Path, geometries: dict[str, dict]) -> dict[s
             len(outside),
             outside[0],
         )
-    return {
-        "labels": labels,
-        "observers": observers,
-        "patches": patches,
-        "manifest": manifest_table(geometries),
-    }
+    return {**tables, "manifest": manifest_table(geometries)}

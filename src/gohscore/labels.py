@@ -14,13 +14,10 @@ import numpy as np
 import pandas as pd
 
 from gohscore.errors import GohscoreError
+from gohscore.goh import LESION_PATTERNS, LEVELS, SCORE_COLUMNS, Z_COLUMNS, round_to_5, score_column
 
 log = logging.getLogger("gohscore")
 
-LEVELS = (1, 2, 3, 4, 5)
-PATTERNS = ("TOT", "GG", "RET")
-Z_COLUMNS = [f"L{n}_z_mm" for n in LEVELS]
-SCORE_COLUMNS = [f"L{n}_{p}" for n in LEVELS for p in PATTERNS]
 LABEL_COLUMNS = ["patient", *Z_COLUMNS, *SCORE_COLUMNS]
 LABEL_OPTIONAL = ["fvc_percent"]
 OBSERVER_COLUMNS = ["patient", "observer", "read", *SCORE_COLUMNS]
@@ -30,11 +27,6 @@ PATCH_COLUMNS = ["file", "pattern", "patient"]
 def row_name(index: int) -> str:
     """Spreadsheet-style row name of the ``index``-th data row (0-based)."""
     return f"row {index + 2}"
-
-
-def round5(values: np.ndarray | pd.Series) -> np.ndarray:
-    """Round to the nearest multiple of 5, halves up (``5 * floor(x / 5 + 0.5)``)."""
-    return 5.0 * np.floor(np.asarray(values, float) / 5.0 + 0.5)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -123,19 +115,19 @@ def validate_scores(df: pd.DataFrame, source: str) -> pd.DataFrame:
             )
         out[column] = values
     for n in LEVELS:
-        tot = out[f"L{n}_TOT"].to_numpy()
-        for pattern in ("GG", "RET"):
-            column = f"L{n}_{pattern}"
+        tot = out[score_column(n, "TOT")].to_numpy()
+        for pattern in LESION_PATTERNS:
+            column = score_column(n, pattern)
             above = out[column].to_numpy() > tot + 1e-9
             if above.any():
                 i = int(np.flatnonzero(above)[0])
                 raise GohscoreError(
                     f"{source} {row_name(i)}, column {column}: {pattern} {out[column].iloc[i]:g} is above "
-                    f"L{n}_TOT {tot[i]:g}; TOT is the total extent and must be at least GG and RET"
+                    f"{score_column(n, 'TOT')} {tot[i]:g}; TOT is the total extent and must be at least GG and RET"
                 )
     for column in SCORE_COLUMNS:
         values = out[column].to_numpy()
-        rounded = round5(values)
+        rounded = round_to_5(values)
         off = np.flatnonzero(np.abs(rounded - values) > 1e-9)
         if off.size:
             i = int(off[0])
@@ -150,7 +142,7 @@ def validate_scores(df: pd.DataFrame, source: str) -> pd.DataFrame:
             )
         out[column] = rounded.astype(np.int64)
     for n in LEVELS:
-        over = out[f"L{n}_TOT"] > out[f"L{n}_GG"] + out[f"L{n}_RET"]
+        over = out[score_column(n, "TOT")] > out[score_column(n, "GG")] + out[score_column(n, "RET")]
         if over.any():
             i = int(np.flatnonzero(over.to_numpy())[0])
             log.warning(
@@ -270,7 +262,7 @@ def validate_patches(df: pd.DataFrame, patches_dir: Path, source: str) -> pd.Dat
         return empty_patches()
     files = _check_ids(df["file"], source, "file")
     patterns = _check_ids(df["pattern"], source, "pattern").str.upper()
-    bad = ~patterns.isin(["GG", "RET"])
+    bad = ~patterns.isin(LESION_PATTERNS)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise GohscoreError(

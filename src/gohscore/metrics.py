@@ -36,16 +36,6 @@ def _pair(ref: ArrayLike, pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def round_to_5(x: ArrayLike, lo: float = 0.0, hi: float = 100.0) -> np.ndarray:
-    """Round to the nearest multiple of 5, halves up (``5*floor(x/5+0.5)``), then clip to ``[lo, hi]``.
-
-    >>> round_to_5([2.5, 7.4, 12.5, -3, 104]).tolist()
-    [5.0, 5.0, 15.0, 0.0, 100.0]
-    """
-    values = np.asarray(x, dtype=float)
-    return np.clip(5.0 * np.floor(values / 5.0 + 0.5), lo, hi)
-
-
 def mae_sd(ref: ArrayLike, pred: ArrayLike) -> tuple[float, float]:
     """Mean absolute error and the sample SD (ddof=1) of the absolute errors; ``nan`` when empty."""
     a, b = _pair(ref, pred)

@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gohscore.files import atomic_path
+from gohscore.goh import LEVELS, PATTERNS
 
-PATTERNS: tuple[str, ...] = ("TOT", "GG", "RET")
 PATTERN_COLOURS: dict[str, str] = {"TOT": "#4c72b0", "GG": "#dd8452", "RET": "#55a868"}
 LEVEL_COLOURS: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 LUNG_WINDOW_HU: tuple[float, float] = (-1350.0, 150.0)
@@ -46,7 +46,7 @@ def _complete_levels(levels: pd.DataFrame) -> pd.DataFrame:
 
 def _scatter_levels(ax, data: pd.DataFrame, y: Callable[[pd.DataFrame], pd.Series]) -> None:
     """Points (reference position, ``y(part)``) with one colour per level."""
-    for k, colour in zip(range(1, 6), LEVEL_COLOURS, strict=True):
+    for k, colour in zip(LEVELS, LEVEL_COLOURS, strict=True):
         part = data[data["level"] == k]
         ax.scatter(part["ref_index"], y(part), s=12, alpha=0.7, color=colour, label=f"L{k}")
 

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from gohscore.goh import LEVELS, N_LEVELS, score_column
+
 LIMITED = "limited"
 EXTENSIVE = "extensive"
 INDETERMINATE = "indeterminate"
@@ -42,9 +44,9 @@ def _missing(x: float | None) -> bool:
 def global_extent(tot_by_level: Sequence[float]) -> float:
     """Mean TOT (%) of the five levels; ``nan`` unless exactly five finite values are given."""
     values = [float(v) for v in tot_by_level]
-    if len(values) != 5 or any(math.isnan(v) for v in values):
+    if len(values) != N_LEVELS or any(math.isnan(v) for v in values):
         return float("nan")
-    return round(sum(values) / 5.0, 6)
+    return round(sum(values) / N_LEVELS, 6)
 
 
 def goh_stage(extent: float, fvc_percent: float | None = None) -> str:
@@ -73,7 +75,7 @@ def stage_frame(tot: pd.DataFrame, fvc_percent: pd.Series | None = None) -> pd.D
     ``fvc_percent`` is aligned on the index (NaN where unknown). Returns columns
     ``extent, stage, stage_simple`` with the same index.
     """
-    columns = [f"L{k}_TOT" for k in range(1, 6)]
+    columns = [score_column(k, "TOT") for k in LEVELS]
     missing = [c for c in columns if c not in tot.columns]
     if missing:
         raise KeyError(f"stage_frame needs columns {missing}")

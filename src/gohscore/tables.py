@@ -15,25 +15,20 @@ import pandas as pd
 
 from gohscore import metrics, staging
 from gohscore.errors import GohscoreError
+from gohscore.folds import FOLD_COLUMNS
+from gohscore.goh import LEVEL_NAMES, LEVELS, PATTERNS, SCORE_COLUMNS, SCORE_STEP, Z_COLUMNS, score_column
+from gohscore.labels import OBSERVER_COLUMNS
+from gohscore.settings import section_schema
 
-PATTERNS: tuple[str, ...] = ("TOT", "GG", "RET")
-LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
-LEVEL_NAMES: dict[int, str] = {
-    1: "origin of the great vessels",
-    2: "main carina",
-    3: "pulmonary venous confluence",
-    4: "halfway between 3 and 5",
-    5: "above the right hemidiaphragm",
-}
-LEVEL_COLUMNS: tuple[str, ...] = ("patient", "level", "pred_index", "ref_index")
-SCORE_COLUMNS: tuple[str, ...] = ("patient", "ablation", "level", "source") + tuple(
+#: The columns a level prediction table must have.
+LEVEL_PREDICTION_COLUMNS: tuple[str, ...] = ("patient", "level", "pred_index", "ref_index")
+#: The columns a score prediction table must have.
+SCORE_PREDICTION_COLUMNS: tuple[str, ...] = ("patient", "ablation", "level", "source") + tuple(
     f"{side}_{p}" for side in ("pred", "ref") for p in PATTERNS
 )
-LABEL_SCORE_COLUMNS: tuple[str, ...] = tuple(f"L{k}_{p}" for k in LEVELS for p in PATTERNS)
-FOLD_COLUMNS: tuple[str, ...] = ("patient", "set", "fold")
-OBSERVER_COLUMNS: tuple[str, ...] = ("patient", "observer", "read") + LABEL_SCORE_COLUMNS
 SIGNIFICANCE = 0.05
-COHORT_SOURCES: tuple[str, ...] = ("folder", "phantom")  # config cohort.source; folder = a real cohort
+# config cohort.source (folder = a real cohort), from the schema
+COHORT_SOURCES: tuple[str, ...] = tuple(section_schema("cohort")["properties"]["source"]["enum"])
 
 # The frames of Table 1's figures. Grid index 0 is the bottom slice (docs/architecture.md, Conventions).
 LEVEL_FRAME = (
@@ -77,13 +72,15 @@ def check_score_values(df: pd.DataFrame, columns: Iterable[str], source: str) ->
     for col in columns:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
         bad = ~np.isnan(values) & (
-            (values < 0) | (values > 100) | (np.abs(values / 5 - np.rint(values / 5)) > 1e-9)
+            (values < 0)
+            | (values > 100)
+            | (np.abs(values / SCORE_STEP - np.rint(values / SCORE_STEP)) > 1e-9)
         )
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise GohscoreError(
                 f"{source}: column {col!r} row {row} holds {values[row]!r}, not a multiple of 5 in 0..100; "
-                "round scores half up to 5 (gohscore.metrics.round_to_5)"
+                "round scores half up to 5 (gohscore.goh.round_to_5)"
             )
 
 
@@ -117,8 +114,8 @@ def check_unique(df: pd.DataFrame, keys: Sequence[str], source: str) -> None:
 
 def labels_long(labels: pd.DataFrame) -> pd.DataFrame:
     """Wide labels/observer scores to long rows ``[id columns], level, pattern, value``."""
-    ids = [c for c in labels.columns if c not in LABEL_SCORE_COLUMNS and not c.endswith("_z_mm")]
-    long = labels.melt(id_vars=ids, value_vars=list(LABEL_SCORE_COLUMNS), var_name="key", value_name="value")
+    ids = [c for c in labels.columns if c not in SCORE_COLUMNS and c not in Z_COLUMNS]
+    long = labels.melt(id_vars=ids, value_vars=list(SCORE_COLUMNS), var_name="key", value_name="value")
     parts = long["key"].str.extract(r"^L(?P<level>\d)_(?P<pattern>\w+)$")
     long["level"] = parts["level"].astype(int)
     long["pattern"] = parts["pattern"]
@@ -197,7 +194,7 @@ def table1_levels(levels: pd.DataFrame, training: pd.DataFrame | None = None) ->
     the mean reference position of the training patients (:func:`mean_position_errors`;
     ``training`` as there): a network that does not beat it has learned nothing about the image.
     """
-    require_columns(levels, LEVEL_COLUMNS, "level predictions")
+    require_columns(levels, LEVEL_PREDICTION_COLUMNS, "level predictions")
     data = _complete(levels, "pred_index", "ref_index")
     data = data.assign(baseline=mean_position_errors(data, training))
     groups = [(f"L{k}", LEVEL_NAMES[k], data[data["level"] == k]) for k in LEVELS]
@@ -218,7 +215,7 @@ def table1_levels(levels: pd.DataFrame, training: pd.DataFrame | None = None) ->
 
 def levels_agreement(levels: pd.DataFrame) -> pd.DataFrame:
     """Bland–Altman (pred - ref) and regression of pred on ref, over all levels and per level."""
-    require_columns(levels, LEVEL_COLUMNS, "level predictions")
+    require_columns(levels, LEVEL_PREDICTION_COLUMNS, "level predictions")
     data = _complete(levels, "pred_index", "ref_index")
     groups = [("all", data)] + [(f"L{k}", data[data["level"] == k]) for k in LEVELS]
     rows = []
@@ -248,7 +245,7 @@ def table2_scores_cv(scores: pd.DataFrame, ablation_order: Sequence[str] | None 
     previous ablation row (same source) and compares absolute errors. ``better`` is True when
     p < 0.05 and the MAE decreased, False when p < 0.05 and it increased, missing otherwise.
     """
-    require_columns(scores, SCORE_COLUMNS, "CV score predictions")
+    require_columns(scores, SCORE_PREDICTION_COLUMNS, "CV score predictions")
     check_unique(scores, ["ablation", "source", "patient", "level"], "CV score predictions")
     long = scores_long(scores)
     rows: list[dict[str, object]] = []
@@ -287,7 +284,7 @@ def table2_scores_cv(scores: pd.DataFrame, ablation_order: Sequence[str] | None 
 
 def test_set(scores: pd.DataFrame, ablation_order: Sequence[str] | None = None) -> pd.DataFrame:
     """Per ablation × source × pattern on the test set: n, MAE, SD, weighted kappa, ICC."""
-    require_columns(scores, SCORE_COLUMNS, "test score predictions")
+    require_columns(scores, SCORE_PREDICTION_COLUMNS, "test score predictions")
     check_unique(scores, ["ablation", "source", "patient", "level"], "test score predictions")
     long = scores_long(scores)
     rows: list[dict[str, object]] = []
@@ -303,7 +300,7 @@ def final_predictions(
     scores: pd.DataFrame, final_ablation: str, source: str = "test score predictions"
 ) -> pd.DataFrame:
     """Rows of ``final_ablation`` at predicted levels (all its rows if none is 'predicted')."""
-    require_columns(scores, SCORE_COLUMNS, source)
+    require_columns(scores, SCORE_PREDICTION_COLUMNS, source)
     part = scores[scores["ablation"] == final_ablation]
     if part.empty:
         found = ", ".join(map(str, _ordered(scores["ablation"], None))) or "none"
@@ -369,10 +366,10 @@ def table3_observers(
     cohort source, :func:`observer_notes`), what a row is, and why a row is missing.
     """
     require_columns(observers, OBSERVER_COLUMNS, "observers.parquet")
-    require_columns(labels, ("patient",) + LABEL_SCORE_COLUMNS, "labels.parquet")
+    require_columns(labels, ("patient",) + SCORE_COLUMNS, "labels.parquet")
     source_notes = observer_notes(cohort_source)
     notes: list[str] = []
-    consensus = labels_long(labels[["patient", *LABEL_SCORE_COLUMNS]]).rename(columns={"value": "ref"})
+    consensus = labels_long(labels[["patient", *SCORE_COLUMNS]]).rename(columns={"value": "ref"})
     columns = ["method", "kind", "pattern", "n_patients", "n", "mae", "sd", "kappa", "icc"]
     if observers.empty:
         notes.append("observers.parquet has no rows: no observer re-reads, so Table 3 is empty.")
@@ -416,7 +413,7 @@ def stages(
     FVC (``fvc_percent`` in labels, optional) resolves the indeterminate band for both.
     """
     require_columns(folds, FOLD_COLUMNS, "folds.parquet")
-    require_columns(labels, ["patient"] + [f"L{k}_TOT" for k in LEVELS], "labels.parquet")
+    require_columns(labels, ["patient"] + [score_column(k, "TOT") for k in LEVELS], "labels.parquet")
     test_patients = pd.Index(
         sorted(folds.loc[folds["set"] == "test", "patient"].astype(str).unique()), name="patient"
     )
@@ -433,7 +430,7 @@ def stages(
     )
     wide = model.pivot_table(index="patient", columns="level", values="pred_TOT", aggfunc="first")
     wide = wide.reindex(index=test_patients, columns=list(LEVELS))
-    wide.columns = [f"L{k}_TOT" for k in LEVELS]
+    wide.columns = [score_column(k, "TOT") for k in LEVELS]
     pred = staging.stage_frame(wide, fvc)
     out = pd.DataFrame(
         {
@@ -463,8 +460,8 @@ def stage_notes(table: pd.DataFrame) -> list[str]:
 
 def label_distribution(labels: pd.DataFrame) -> pd.DataFrame:
     """Count of each score value 0, 5, ..., 100 per pattern over all patients and levels (Figure 2)."""
-    require_columns(labels, ("patient",) + LABEL_SCORE_COLUMNS, "labels.parquet")
-    long = labels_long(labels[["patient", *LABEL_SCORE_COLUMNS]])
+    require_columns(labels, ("patient",) + SCORE_COLUMNS, "labels.parquet")
+    long = labels_long(labels[["patient", *SCORE_COLUMNS]])
     out = pd.DataFrame({"score": list(metrics.SCORE_LABELS)})
     for p in PATTERNS:
         values = np.rint(long.loc[long["pattern"] == p, "value"].dropna().to_numpy(float)).astype(int)

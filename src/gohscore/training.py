@@ -1,4 +1,4 @@
-"""The shared training loop: device choice, bf16 autocast on GPU, checkpoints, resume, history, model cards.
+"""The shared training loop: device choice, bf16 autocast on GPU, checkpoints, resume, history.
 
 The loop never touches data loading: the caller hands it ``sample_batch(generator)``, which draws a
 batch already on the device (the level and score data sets live in GPU memory), and
@@ -16,13 +16,11 @@ import json
 import logging
 import math
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -32,10 +30,34 @@ from gohscore.files import atomic_path
 
 log = logging.getLogger("gohscore")
 
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
-CARD = "model.json"
-HISTORY = "history.parquet"
+CHECKPOINT = "checkpoint.pt"  # beside the weights file
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where one training run writes: the selected weights, the model card and the history.
+
+    The resumable checkpoint lies beside the weights (``checkpoint.pt`` in the same folder).
+    """
+
+    model: Path
+    card: Path
+    history: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return Path(self.model).with_name(CHECKPOINT)
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> RunFiles:
+        """The workflow's names in ``folder``: model.pt, model.json, history.parquet."""
+        folder = Path(folder)
+        return cls(folder / "model.pt", folder / "model.json", folder / "history.parquet")
+
+    @classmethod
+    def of(cls, files: RunFiles | Path) -> RunFiles:
+        """``files`` itself, or :meth:`in_folder` of a folder."""
+        return files if isinstance(files, RunFiles) else cls.in_folder(files)
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -164,18 +186,22 @@ def _history_frame(rows: list[dict]) -> pd.DataFrame:
     return df[first + rest + ["seconds"]]
 
 
-def _finish(out_dir: Path, best_state: dict, rows: list[dict]) -> pd.DataFrame:
+def _finish(files: RunFiles, best_state: dict, rows: list[dict]) -> pd.DataFrame:
     """Write the selected weights and the history table; return the history."""
-    _save(best_state, out_dir / MODEL)
+    _save(best_state, files.model)
     history = _history_frame(rows)
-    with atomic_path(out_dir / HISTORY) as tmp:
+    with atomic_path(files.history) as tmp:
         history.to_parquet(tmp, index=False)
     return history
 
 
 def run_fingerprint(cfg: LoopConfig, identity: dict | None) -> str:
-    """A hash of everything that makes a checkpoint resumable by this run (all but the epoch budget)."""
-    loop = {k: v for k, v in asdict(cfg).items() if k != "epochs"}
+    """A hash of everything that makes a checkpoint resumable by this run.
+
+    The epoch budget and the machine's precision (``amp``) are left out: a run may be continued
+    with more epochs, or on another machine.
+    """
+    loop = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "amp")}
     text = json.dumps({"loop": loop, "identity": identity or {}}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -196,11 +222,13 @@ def fit(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     validate: Callable[[nn.Module], dict[str, float]],
     cfg: LoopConfig,
-    out_dir: Path,
+    files: RunFiles | Path,
     device: torch.device,
     identity: dict | None = None,
 ) -> pd.DataFrame:
-    """Train ``model`` for ``cfg.epochs`` epochs (resuming from ``out_dir/checkpoint.pt``); return the history.
+    """Train ``model`` for ``cfg.epochs`` epochs (resuming from ``files.checkpoint``); return the history.
+
+    ``files`` is a :class:`RunFiles` (or a folder for :meth:`RunFiles.in_folder`).
 
     ``identity`` describes what is being trained (patients, network, data settings); a checkpoint
     left by a run with another identity or loop config (the epoch budget aside) is set aside and
@@ -211,8 +239,8 @@ def fit(
 
     Each epoch draws ``cfg.steps_per_epoch`` batches with ``sample_batch(generator)`` (the generator lives
     on ``device``), then calls ``validate(model)`` in eval mode under ``no_grad`` (and autocast on GPU);
-    the weights with the lowest ``val_loss`` are written to ``out_dir/model.pt`` at the end, the curves
-    to ``out_dir/history.parquet``.
+    the weights with the lowest ``val_loss`` are written to ``files.model`` at the end, the curves
+    to ``files.history``. The caller writes the card.
     """
     if cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.checkpoint_every < 1:
         raise GohscoreError(
@@ -220,9 +248,10 @@ def fit(
             f"({cfg.checkpoint_every}) must be at least 1; fix the config section"
         )
     lr_at(cfg, 1)  # an unknown schedule fails before anything is written
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT
+    files = RunFiles.of(files)
+    for path in (files.model, files.history):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ckpt_path = files.checkpoint
     model = prepare_model(model, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     torch.manual_seed(cfg.seed)
@@ -270,8 +299,8 @@ def fit(
                 cfg.epochs,
             )
         if start >= cfg.epochs:
-            log.info("%s: nothing left to train", out_dir)
-            return _finish(out_dir, best_state, rows)
+            log.info("%s: nothing left to train", ckpt_path)
+            return _finish(files, best_state, rows)
 
     amp = cfg.amp and device.type == "cuda"
     log.info(
@@ -320,7 +349,9 @@ def fit(
             total += loss.detach()
         train_loss = float(total) / cfg.steps_per_epoch  # one host sync per epoch
         if not math.isfinite(train_loss):
-            raise GohscoreError(f"{out_dir}: training loss became {train_loss} at epoch {epoch}; lower 'lr'")
+            raise GohscoreError(
+                f"{files.model}: training loss became {train_loss} at epoch {epoch}; lower 'lr'"
+            )
         model.eval()
         with torch.no_grad(), autocast(device, amp):
             metrics = {k: float(v) for k, v in validate(model).items()}
@@ -334,76 +365,7 @@ def fit(
         log.info("epoch %d/%d: train_loss %.4g %s (%.1f s)", epoch, cfg.epochs, train_loss, shown, seconds)
         if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
             checkpoint(epoch)
-    return _finish(out_dir, best_state, rows)
-
-
-def _versions() -> dict[str, str]:
-    """Versions of the libraries a model depends on."""
-    import monai
-
-    import gohscore
-
-    return {
-        "gohscore": gohscore.__version__,
-        "torch": torch.__version__,
-        "monai": monai.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _jsonable(obj: object) -> object:
-    """Turn tuples, paths and numpy scalars into plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def write_model_card(path: Path, card: dict) -> None:
-    """Write ``card`` (must hold ``network``: the :func:`vgg11` arguments) plus library versions as JSON.
-
-    The body has no time stamp and sorted keys, so the same training writes the same card.
-    """
-    if "network" not in card:
-        raise ValueError("a model card needs a 'network' entry with the vgg11() arguments")
-    body = _jsonable({**card, "versions": _versions()})
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def read_model_card(model_path: Path) -> dict:
-    """The model card (``model.json``) beside a weights file."""
-    card_path = Path(model_path).with_name(CARD)
-    if not card_path.is_file():
-        raise GohscoreError(
-            f"{card_path}: model card missing beside {Path(model_path).name}; retrain the model"
-        )
-    return json.loads(card_path.read_text(encoding="utf-8"))
-
-
-def load_model(model_path: Path) -> tuple[nn.Module, dict]:
-    """Rebuild the network described by the card beside ``model_path`` and load its weights (CPU, eval mode)."""
-    from gohscore.networks import vgg11
-
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise GohscoreError(f"{model_path}: model weights not found; train the model first")
-    card = read_model_card(model_path)
-    net = vgg11(**card["network"])
-    state = torch.load(model_path, map_location="cpu", weights_only=True)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        raise GohscoreError(
-            f"{model_path}: weights do not match the card's network ({str(err)[:120]})"
-        ) from err
-    return net.eval(), card
+    return _finish(files, best_state, rows)
 
 
 @contextlib.contextmanager

@@ -5,9 +5,12 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from gohscore.cohort import discover_scans, find_table
-from gohscore.phantom.sizes import PATIENT_KEYS as PHANTOM_PATIENT_KEYS
+from gohscore.phantom.sizes import PatientParams
+from gohscore.reports import FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES
+from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
 
-validate(config, "../schemas/config.schema.yaml")
+# One schema for the workflow and the package: it lies in the package (src/gohscore/).
+validate(config, str(SCHEMA_PATH))
 
 R = config["results"]
 SEED = config["seed"]
@@ -17,10 +20,19 @@ PREVIOUS_FOLDS = (
 )
 ABLATIONS = config["scores"]["ablations"]
 FINAL = config["scores"]["final_ablation"]
-# Keys of `scores:` that only choose which models the workflow builds and reports.
-WORKFLOW_ONLY_KEYS = ("ablations", "final_ablation")
-# The keys `gohscore extract-slices` reads.
-SLICE_KEYS = ("input_size", "slices_per_level")
+# The rules get only the keys they read, so that changing a key reruns only what depends on it.
+# The training rules get the training keys (never levels.window_stride, the ablation list or the
+# machine), the slice rules the slice keys, each phantom patient the keys it depends on.
+PHANTOM_PATIENT_KEYS = PatientParams.keys()
+LEVEL_TRAINING_KEYS = LevelParams.keys()
+SCORE_TRAINING_KEYS = ScoreParams.keys()
+WINDOW_STRIDE = config["levels"]["window_stride"]
+# The machine keys travel as resources, which Snakemake does not count as rerun triggers (params
+# are), so moving a run to another machine, or switching amp, retrains nothing.
+MACHINE = {
+    "device": config["machine"]["device"],
+    "amp": "on" if config["machine"]["amp"] else "off",
+}
 if FINAL not in ABLATIONS:
     raise ValueError(
         f"config key scores.final_ablation={FINAL!r} is not in scores.ablations={ABLATIONS}; "
@@ -55,28 +67,7 @@ else:
         if t is not None and Path(t).exists()
     ]
 
-TABLE_NAMES = [
-    "table1_levels",
-    "table1_levels_test",
-    "levels_agreement",
-    "table2_scores_cv",
-    "table3_observers",
-    "test_set",
-    "stages",
-    "label_distribution",
-    "scatter_counts",
-    "label_draws",
-]
-TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=["parquet", "md"])
-FIGURE_NAMES = [
-    "levels_bland_altman",
-    "levels_correlation",
-    "scores_scatter",
-    "label_distribution",
-    "ablation_mae",
-    "training_curves",
-    "label_draws",
-]
+TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=TABLE_FORMATS)
 HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + expand(
     f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
     ablation=ABLATIONS,
@@ -87,7 +78,9 @@ DRAWS = expand(
     ablation=ABLATIONS,
     fold=FOLDS,
 )
-FIGURES = expand(f"{R}/figures/{{name}}.png", name=FIGURE_NAMES)
+FIGURES = expand(
+    f"{R}/figures/{{name}}.png", name=FIGURE_NAMES
+)  # the report registry's
 
 
 def section(name, only=None, without=()):

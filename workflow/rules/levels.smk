@@ -17,17 +17,18 @@ rule train_levels:
         "../envs/gohscore.yaml"
     threads: 4
     resources:
+        **MACHINE,
         gpu=1,
     params:
-        cfg=section("levels"),
+        cfg=section("levels", only=LEVEL_TRAINING_KEYS),
         seed=SEED,
         volumes=folder_of("input", "volumes"),
-        out_dir=folder_of("output"),
     shell:
         "gohscore train-levels --fold {wildcards.fold} --volumes {params.volumes:q}"
         " --manifest {input.manifest:q} --labels {input.labels:q} --folds {input.folds:q}"
-        " --params-json {params.cfg:q} --seed {params.seed} --out-dir {params.out_dir:q}"
-        " > {log:q} 2>&1"
+        " --params-json {params.cfg:q} --seed {params.seed} --model {output.model:q}"
+        " --card {output.card:q} --history {output.history:q}"
+        " --device {resources.device} --amp {resources.amp} > {log:q} 2>&1"
 
 
 rule predict_levels_cv:
@@ -45,13 +46,16 @@ rule predict_levels_cv:
         "../envs/gohscore.yaml"
     threads: 4
     resources:
+        **MACHINE,
         gpu=1,
     params:
         volumes=folder_of("input", "volumes"),
+        stride=WINDOW_STRIDE,
     shell:
         "gohscore predict-levels --models {input.model:q} --volumes {params.volumes:q}"
         " --manifest {input.manifest:q} --folds {input.folds:q} --set cv --fold {wildcards.fold}"
-        " --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"
+        " --labels {input.labels:q} --window-stride {params.stride}"
+        " --device {resources.device} --amp {resources.amp} --out {output:q} > {log:q} 2>&1"
 
 
 rule predict_levels_test:
@@ -69,10 +73,13 @@ rule predict_levels_test:
         "../envs/gohscore.yaml"
     threads: 4
     resources:
+        **MACHINE,
         gpu=1,
     params:
         volumes=folder_of("input", "volumes"),
+        stride=WINDOW_STRIDE,
     shell:
         "gohscore predict-levels --models {input.models:q} --volumes {params.volumes:q}"
         " --manifest {input.manifest:q} --folds {input.folds:q} --set test"
-        " --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"
+        " --labels {input.labels:q} --window-stride {params.stride}"
+        " --device {resources.device} --amp {resources.amp} --out {output:q} > {log:q} 2>&1"

@@ -19,16 +19,18 @@ rule train_scores:
         "../envs/gohscore.yaml"
     threads: 4
     resources:
+        **MACHINE,
         gpu=1,
     params:
-        cfg=section("scores", without=WORKFLOW_ONLY_KEYS),
+        cfg=section("scores", only=SCORE_TRAINING_KEYS),
         seed=SEED,
-        out_dir=folder_of("output"),
     shell:
         "gohscore train-scores --fold {wildcards.fold} --ablation {wildcards.ablation}"
         " --slices {input.slices:q} --labels {input.labels:q} --folds {input.folds:q}"
         " --patches {input.patches:q} --params-json {params.cfg:q} --seed {params.seed}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --model {output.model:q} --card {output.card:q} --history {output.history:q}"
+        " --draws {output.draws:q} --device {resources.device} --amp {resources.amp}"
+        " > {log:q} 2>&1"
 
 
 rule predict_scores_cv:
@@ -45,12 +47,13 @@ rule predict_scores_cv:
         "../envs/gohscore.yaml"
     threads: 4
     resources:
+        **MACHINE,
         gpu=1,
     shell:
         "gohscore predict-scores --models {input.model:q} --slices {input.slices:q}"
         " --folds {input.folds:q} --set cv --fold {wildcards.fold}"
         " --ablation {wildcards.ablation} --source reference --labels {input.labels:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --device {resources.device} --out {output:q} > {log:q} 2>&1"
 
 
 rule predict_scores_test:
@@ -67,8 +70,10 @@ rule predict_scores_test:
         "../envs/gohscore.yaml"
     threads: 4
     resources:
+        **MACHINE,
         gpu=1,
     shell:
         "gohscore predict-scores --models {input.models:q} --slices {input.slices:q}"
         " --folds {input.folds:q} --set test --ablation {wildcards.ablation}"
-        " --source predicted --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"
+        " --source predicted --labels {input.labels:q} --device {resources.device}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from gohscore.errors import GohscoreError
-from gohscore.params import parse_params_json
 from gohscore.phantom.cohort import tune_allocator, write_part, write_patient
-from gohscore.phantom.sizes import parse_patient_params, patient_index
+from gohscore.phantom.sizes import PatientParams, patient_index
+from gohscore.settings import read_json_option
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    section = parse_params_json(args.params_json, "phantom")
-    params = parse_patient_params(section)
+    section = read_json_option(args.params_json, "phantom")
+    params = PatientParams.from_section(section, "--params-json")
     index = patient_index(args.patient)
     n_patients = section.get("n_patients")
     if n_patients is not None and index > n_patients:

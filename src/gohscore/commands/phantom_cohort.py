@@ -8,7 +8,6 @@ from pathlib import Path
 
 from gohscore.phantom.cohort import tune_allocator, write_patient, write_tables
 from gohscore.phantom.observers import observer_patients
-from gohscore.phantom.params import params_from_json
 from gohscore.phantom.sizes import PhantomParams, patient_id
 from gohscore.progress import progress
 
@@ -42,5 +41,5 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    generate_cohort(args.out, params_from_json(args.params_json), args.seed, max(1, args.jobs))
+    generate_cohort(args.out, PhantomParams.from_json(args.params_json), args.seed, max(1, args.jobs))
     return 0

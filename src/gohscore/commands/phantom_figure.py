@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gohscore.phantom.cohort import generate_patient
 from gohscore.phantom.figure import draw_figure
-from gohscore.phantom.params import params_from_json
+from gohscore.phantom.sizes import PhantomParams
 from gohscore.progress import progress
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dpi", type=int, default=70)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    params = params_from_json(args.params_json)
+    params = PhantomParams.from_json(args.params_json)
     patients = [
         generate_patient(p, params, args.seed) for p in progress(args.patients, "phantom figure patients")
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 from gohscore.errors import GohscoreError
 from gohscore.phantom.cohort import write_tables
 from gohscore.phantom.observers import observer_patients
-from gohscore.phantom.params import params_from_json
+from gohscore.phantom.sizes import PhantomParams
 
 
 def read_part(path: Path) -> dict:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True, help="the config's top-level seed")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    params = params_from_json(args.params_json)
+    params = PhantomParams.from_json(args.params_json)
     parts = [read_part(path) for path in args.parts]
     ids = [p["patient"] for p in parts]
     if len(set(ids)) != len(ids):

@@ -8,8 +8,10 @@ import re
 import time
 from pathlib import Path
 
+from gohscore.commands.options import add_machine_options, machine_from_args
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.settings import level_window_stride, section_defaults
 
 log = logging.getLogger("gohscore")
 
@@ -32,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--models", type=Path, help="results folder of a finished workflow run (levels/, scores/)"
     )
-    parser.add_argument("--ablation", default="balanced_synthesis", help="score-model variant to use")
+    parser.add_argument(
+        "--ablation",
+        default=section_defaults("scores")["final_ablation"],
+        help="score-model variant to use (default: the schema's scores.final_ablation)",
+    )
     parser.add_argument(
         "--level-models", nargs="+", type=Path, help="level model.pt files (instead of --models)"
     )
@@ -43,13 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fvc", nargs="+", type=float, help="FVC in %% predicted, one per scan: resolves 10-30 %% extents"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument(
+        "--window-stride", type=int, default=None, help="levels.window_stride (default: the schema's)"
+    )
+    add_machine_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    machine = machine_from_args(args)
+    stride = level_window_stride(
+        {} if args.window_stride is None else {"window_stride": args.window_stride}, "--window-stride"
+    )
 
     import pandas as pd
 
-    from gohscore.predict import find_models, load_models, score_scan, write_result
+    from gohscore.cascade import find_models, load_models, score_scan, write_result
     from gohscore.progress import progress
     from gohscore.training import select_device
 
@@ -66,14 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     fvc = args.fvc or [None] * len(ids)
     if len(fvc) != len(ids):
         raise GohscoreError(f"--fvc has {len(fvc)} values for {len(ids)} scans; give one per scan, in order")
-    device = select_device(args.device)
+    device = select_device(machine.device)
     models = load_models(level_paths, score_paths, device)
     log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
 
     tables = []
     for scan, patient, fvc_percent in progress(list(zip(args.scan, ids, fvc, strict=True)), "scans scored"):
         start = time.perf_counter()
-        result = score_scan(scan, patient, models, device, fvc_percent)
+        result = score_scan(scan, patient, models, device, fvc_percent, stride, machine.amp)
         write_result(result, args.out_dir / patient)
         table = result["table"].assign(global_extent=result["global_extent"], goh_stage=result["goh_stage"])
         tables.append(table)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gohscore.commands.options import add_machine_options, machine_from_args
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path, read_parquet
 from gohscore.progress import progress
+from gohscore.settings import level_window_stride
 
 log = logging.getLogger("gohscore")
 
@@ -30,7 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels", type=Path, default=None, help="ingest/labels.parquet (fills the ref_* columns)"
     )
     p.add_argument("--out", type=Path, required=True, help="predictions.parquet")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    p.add_argument(
+        "--window-stride",
+        type=int,
+        default=None,
+        help="levels.window_stride: slices between sliding windows (default: the schema's)",
+    )
+    add_machine_options(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -38,9 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command."""
     args = build_parser().parse_args(argv)
-    from gohscore.levels.data import LEVEL_COLUMNS, load_volume, manifest_geometries
-    from gohscore.levels.predict import card_settings, check_cards, level_table, predict_levels_volume
-    from gohscore.training import load_model, select_device
+    machine = machine_from_args(args)
+    given = {} if args.window_stride is None else {"window_stride": args.window_stride}
+    stride = level_window_stride(given, "--window-stride")
+    from gohscore.cards import check_ensemble, load_model
+    from gohscore.goh import Z_COLUMNS
+    from gohscore.levels.data import load_volume, manifest_geometries
+    from gohscore.levels.predict import card_settings, level_table, predict_levels_volume
+    from gohscore.training import select_device
 
     folds = read_parquet(args.folds, "folds table")
     chosen = folds[folds["set"] == args.subset]
@@ -55,20 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     loaded = [load_model(m) for m in args.models]
     models, cards = [m for m, _ in loaded], [c for _, c in loaded]
-    card_settings(cards[0])
-    check_cards(cards)
-    device = select_device(args.device)
+    card = check_ensemble(cards, "levels")
+    card_settings(card)
+    device = select_device(machine.device)
     models = [m.to(device).eval() for m in models]
     geoms = manifest_geometries(read_parquet(args.manifest, "manifest"), patients, str(args.manifest))
-    side = int(cards[0]["input"]["grid_shape"])
+    side = int(card.input["grid_shape"])
     ref = None
     if args.labels is not None:
         labels = read_parquet(args.labels, "labels").set_index("patient")
-        ref = np.full((len(patients), len(LEVEL_COLUMNS)), np.nan)
+        ref = np.full((len(patients), len(Z_COLUMNS)), np.nan)
         for i, patient in enumerate(patients):
-            if patient in labels.index and set(LEVEL_COLUMNS) <= set(labels.columns):
-                ref[i] = labels.loc[patient, LEVEL_COLUMNS].to_numpy(dtype=float)
-    pred = np.empty((len(patients), len(LEVEL_COLUMNS)))
+            if patient in labels.index and set(Z_COLUMNS) <= set(labels.columns):
+                ref[i] = labels.loc[patient, list(Z_COLUMNS)].to_numpy(dtype=float)
+    pred = np.empty((len(patients), len(Z_COLUMNS)))
     log.info(
         "predicting levels of %d %s patients with %d model(s) on %s",
         len(patients),
@@ -78,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for i, patient in enumerate(progress(patients, "predict-levels")):
         volume = load_volume(args.volumes / f"{patient}.npy", side)
-        pred[i] = predict_levels_volume(models, volume, cards[0], device)
+        pred[i] = predict_levels_volume(models, volume, card, device, stride, machine.amp)
     table = level_table(patients, pred, ref, geoms, folds)
     with atomic_path(args.out) as tmp:
         table.to_parquet(tmp, index=False)

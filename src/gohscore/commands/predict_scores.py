@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gohscore.commands.options import add_machine_options, machine_from_args
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path, read_parquet
+from gohscore.goh import PATTERNS, score_column
 from gohscore.scores.data import fold_patients, load_slices, read_index
-from gohscore.scores.rounding import SCORES
 
 log = logging.getLogger("gohscore")
 
@@ -22,8 +23,8 @@ COLUMNS = [
     "ablation",
     "level",
     "source",
-    *(f"pred_{s}" for s in SCORES),
-    *(f"ref_{s}" for s in SCORES),
+    *(f"pred_{s}" for s in PATTERNS),
+    *(f"ref_{s}" for s in PATTERNS),
 ]
 
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", required=True, help="written to the 'ablation' column")
     p.add_argument("--source", choices=["reference", "predicted"], required=True)
     p.add_argument("--labels", type=Path, default=None, help="labels.parquet for the ref_* columns")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_machine_options(p, amp=False)  # score inference runs in fp32
     p.add_argument("--out", type=Path, required=True, help="predictions .parquet")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -48,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command."""
-    from gohscore.scores.predict import common_card, predict_table
-    from gohscore.training import load_model, select_device
+    from gohscore.cards import check_ensemble, load_model
+    from gohscore.scores.predict import predict_table
+    from gohscore.training import select_device
 
     args = build_parser().parse_args(argv)
+    machine = machine_from_args(args)
     folds = read_parquet(args.folds, "folds table", ["patient", "set", "fold"])
     patients = fold_patients(folds, args.fold, args.set_name)
     if not patients:
@@ -67,23 +70,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.slices}: no slices for patients {missing[:5]}; re-run 'gohscore extract-slices'"
         )
     loaded = [load_model(p) for p in args.models]
-    card = common_card([c for _, c in loaded])
+    card = check_ensemble([c for _, c in loaded], "scores")
     images, index = load_slices(args.slices, patients)
-    device = select_device(args.device)
+    device = select_device(machine.device)
     table = predict_table([m for m, _ in loaded], card, images, index, device)
     fold_of = dict(zip(folds["patient"], folds["fold"].astype(int), strict=True))
     table.insert(1, "set", args.set_name)
     table.insert(2, "fold", table["patient"].map(fold_of).astype(int))
     table.insert(3, "ablation", args.ablation)
     table.insert(5, "source", args.source)
-    for s in SCORES:
+    for s in PATTERNS:
         table[f"ref_{s}"] = np.nan
     if args.labels is not None:
         labels = read_parquet(args.labels, "labels table", ["patient"]).set_index("patient")
         for i, (patient, level) in enumerate(zip(table["patient"], table["level"], strict=True)):
             if patient in labels.index:
-                for s in SCORES:
-                    table.loc[i, f"ref_{s}"] = float(labels.at[patient, f"L{int(level)}_{s}"])
+                for s in PATTERNS:
+                    table.loc[i, f"ref_{s}"] = float(labels.at[patient, score_column(int(level), s)])
     table["level"] = table["level"].astype(int)
     table = table[COLUMNS].sort_values(["patient", "level"], ignore_index=True)
     with atomic_path(args.out) as tmp:

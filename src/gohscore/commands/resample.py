@@ -6,21 +6,10 @@ import argparse
 import json
 import logging
 
-from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
-from gohscore.params import parse_params_json
+from gohscore.settings import PreprocessParams
 
 log = logging.getLogger("gohscore")
-
-
-def parse_params(text: str) -> dict:
-    """Parse and check ``--params-json`` (keys ``spacing_mm`` > 0 and ``shape`` >= 8)."""
-    params = parse_params_json(text, "preprocess", allowed=("spacing_mm", "shape"))
-    spacing = float(params.get("spacing_mm", 1.2))
-    shape = params.get("shape", 256)
-    if not spacing > 0 or not isinstance(shape, int) or shape < 8:
-        raise GohscoreError("--params-json needs spacing_mm > 0 and an integer shape >= 8 (e.g. 1.2 and 256)")
-    return {"spacing_mm": spacing, "shape": shape}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,18 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--patient", required=True, help="patient id")
     parser.add_argument(
-        "--params-json", default='{"spacing_mm": 1.2, "shape": 256}', help="preprocess config"
+        "--params-json", default="{}", help="the 'preprocess:' config section as JSON (default: the schema's)"
     )
     parser.add_argument("--volume", required=True, help="output .npy (int16 HU, zyx, index 0 = bottom)")
     parser.add_argument("--geometry", required=True, help="output geometry JSON")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    params = parse_params(args.params_json)
+    params = PreprocessParams.from_json(args.params_json)
 
-    from gohscore.ingest import resample_scan
     from gohscore.io import write_volume
+    from gohscore.resample import resample_scan
 
-    volume, geometry = resample_scan(args.scan, args.patient, params["spacing_mm"], params["shape"])
+    volume, geometry = resample_scan(args.scan, args.patient, params.spacing_mm, params.shape)
     write_volume(volume, args.volume)
     with atomic_path(args.geometry) as tmp:
         tmp.write_text(json.dumps(geometry, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

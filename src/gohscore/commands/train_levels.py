@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gohscore.commands.options import add_machine_options, add_run_files, machine_from_args
 from gohscore.files import read_parquet
-from gohscore.params import parse_params_json
+from gohscore.settings import LevelParams
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,9 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=Path, required=True, help="folds.parquet")
     p.add_argument("--params-json", required=True, help="the levels: config section as JSON")
     p.add_argument("--seed", type=int, required=True, help="master seed")
-    p.add_argument(
-        "--out-dir", type=Path, required=True, help="fold folder: model.pt, model.json, history.parquet"
-    )
+    add_run_files(p)
+    add_machine_options(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command."""
     args = build_parser().parse_args(argv)
+    params = LevelParams.from_json(args.params_json)
+    machine = machine_from_args(args)
     from gohscore.levels.train import train_levels
+    from gohscore.training import RunFiles
 
     train_levels(
         fold=args.fold,
@@ -39,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         manifest=read_parquet(args.manifest, "manifest"),
         labels=read_parquet(args.labels, "labels"),
         folds=read_parquet(args.folds, "folds table"),
-        params=parse_params_json(args.params_json, "levels"),
+        params=params,
         seed=args.seed,
-        out_dir=args.out_dir,
+        files=RunFiles(args.model, args.card, args.history),
+        machine=machine,
         sources={"manifest": str(args.manifest), "labels": str(args.labels), "folds": str(args.folds)},
     )
     return 0

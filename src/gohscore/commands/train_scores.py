@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from gohscore.commands.options import add_machine_options, add_run_files, machine_from_args
 from gohscore.files import read_parquet
 from gohscore.scores.sampling import ABLATIONS
-from gohscore.scores.tables_io import parse_params
+from gohscore.settings import ScoreParams
 
 log = logging.getLogger("gohscore")
-
-REQUIRED = ("input_size", "hu_window", "batch_size", "epochs", "slices_per_level")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,24 +27,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patches", type=Path, required=True, help="ingest/patches.parquet (may be empty)")
     p.add_argument("--params-json", required=True, help="the 'scores:' config section as JSON")
     p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--out-dir", type=Path, required=True, help="gets model.pt, model.json, history.parquet")
+    add_run_files(p)
+    p.add_argument("--draws", type=Path, required=True, help="output label histograms (draws.parquet)")
+    add_machine_options(p)
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command."""
-    from gohscore.scores.train import train_scores
-
     args = build_parser().parse_args(argv)
-    params = parse_params(args.params_json, REQUIRED)
+    params = ScoreParams.from_json(args.params_json)
+    machine = machine_from_args(args)
+    from gohscore.scores.train import train_scores
+    from gohscore.training import RunFiles
+
     labels = read_parquet(args.labels, "labels table", ["patient"])
     folds = read_parquet(args.folds, "folds table", ["patient", "set", "fold"])
     patches = read_parquet(args.patches, "patches table", ["file", "pattern", "patient"])
     if patches.empty:
         patches = pd.DataFrame(columns=["file", "pattern", "patient"])
     history = train_scores(
-        args.slices, labels, folds, patches, params, args.fold, args.ablation, args.seed, args.out_dir
+        args.slices,
+        labels,
+        folds,
+        patches,
+        params,
+        args.fold,
+        args.ablation,
+        args.seed,
+        RunFiles(args.model, args.card, args.history),
+        draws_path=args.draws,
+        machine=machine,
     )
-    log.info("wrote %s (%d epochs)", args.out_dir, len(history))
+    log.info("wrote %s (%d epochs)", args.model, len(history))
     return 0

@@ -17,22 +17,25 @@ from gohscore.errors import GohscoreError
 log = logging.getLogger("gohscore")
 
 
+def header_z_range(header: dict) -> tuple[float, float]:
+    """The z range a level may lie in, from a scan's header (:func:`gohscore.ingest.slack_z_range`)."""
+    import numpy as np
+
+    from gohscore.ingest import slack_z_range
+
+    d = np.asarray(header["direction"], float).reshape(3, 3)
+    slice_mm = header["spacing_xyz_mm"][int(np.argmax(np.abs(d[2])))]  # the axis closest to world z
+    return slack_z_range(header["z_min_mm"], header["z_max_mm"], slice_mm)
+
+
 def validate_cohort(cohort_dir: str | Path) -> tuple[list[str], dict]:
     """Check a cohort; return the list of problems (one line each) and a summary."""
     from gohscore import io
-    from gohscore.cohort import discover_scans, find_table
-    from gohscore.labels import (
-        check_levels_in_scans,
-        read_table,
-        row_name,
-        validate_labels,
-        validate_observers,
-        validate_patches,
-    )
+    from gohscore.cohort import discover_scans
+    from gohscore.ingest import cohort_problems
     from gohscore.progress import progress
 
     cohort = Path(cohort_dir)
-    problems: list[str] = []
     summary: dict = {
         "cohort": str(cohort),
         "scans": 0,
@@ -45,6 +48,7 @@ def validate_cohort(cohort_dir: str | Path) -> tuple[list[str], dict]:
         scans = discover_scans(cohort)
     except GohscoreError as err:
         return [str(err)], summary
+    problems: list[str] = []
     headers: dict[str, dict] = {}
     for patient, entry in progress(scans.items(), "validate scans", total=len(scans)):
         try:
@@ -54,50 +58,11 @@ def validate_cohort(cohort_dir: str | Path) -> tuple[list[str], dict]:
     summary["scans"] = len(scans)
     for header in headers.values():
         summary["formats"][header["format"]] = summary["formats"].get(header["format"], 0) + 1
-
-    labels = None
-    try:
-        labels_path = find_table(cohort, "labels")
-        if labels_path is None:
-            problems.append(f"{cohort} has no labels table; add labels.csv (or .xlsx/.parquet)")
-        else:
-            labels = validate_labels(read_table(labels_path), str(labels_path))
-            summary["labels"] = len(labels)
-            for i, patient in enumerate(labels["patient"]):
-                if patient not in scans:
-                    problems.append(
-                        f"{labels_path} {row_name(i)}: patient {patient!r} has no scan in {cohort / 'scans'}"
-                    )
-            for patient in sorted(set(scans) - set(labels["patient"])):
-                problems.append(
-                    f"scan {scans[patient]} (patient {patient!r}) has no row in {labels_path}; add its labels"
-                )
-            z_ranges = {p: (h["z_min_mm"], h["z_max_mm"]) for p, h in headers.items()}
-            try:
-                check_levels_in_scans(labels, z_ranges, str(labels_path))
-            except GohscoreError as err:
-                problems.append(str(err))
-    except GohscoreError as err:
-        problems.append(str(err))
-
-    if labels is not None:
-        try:
-            obs_path = find_table(cohort, "observers")
-            if obs_path is not None:
-                summary["observers"] = len(
-                    validate_observers(read_table(obs_path), labels["patient"], str(obs_path))
-                )
-        except GohscoreError as err:
-            problems.append(str(err))
-    patches_csv = cohort / "patches" / "patches.csv"
-    if patches_csv.is_file():
-        try:
-            summary["patches"] = len(
-                validate_patches(read_table(patches_csv), patches_csv.parent, str(patches_csv))
-            )
-        except GohscoreError as err:
-            problems.append(str(err))
-    return problems, summary
+    z_ranges = {p: header_z_range(h) for p, h in headers.items()}
+    found, tables = cohort_problems(cohort, {p: str(e) for p, e in scans.items()}, z_ranges)
+    for name in ("labels", "observers", "patches"):
+        summary[name] = len(tables[name]) if name in tables else 0
+    return problems + found, summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,11 +17,9 @@ import pandas as pd
 import torch
 
 from gohscore.errors import GohscoreError
+from gohscore.goh import N_LEVELS, Z_COLUMNS
 
 log = logging.getLogger("gohscore")
-
-N_LEVELS = 5
-LEVEL_COLUMNS = [f"L{k}_z_mm" for k in range(1, N_LEVELS + 1)]
 
 
 def manifest_geometries(manifest: pd.DataFrame, patients: Sequence[str], source: str) -> dict[str, dict]:
@@ -51,11 +49,11 @@ def grid_of(geoms: dict[str, dict], source: str) -> tuple[int, float]:
     return shapes.pop(), spacings.pop()
 
 
-def level_targets(labels: pd.DataFrame, geoms: dict[str, dict], source: str) -> np.ndarray:
+def level_index_targets(labels: pd.DataFrame, geoms: dict[str, dict], source: str) -> np.ndarray:
     """Grid z indices (float, ``(n, 5)``) of the labelled levels of each patient in ``geoms``."""
     from gohscore import preprocess
 
-    missing = set(LEVEL_COLUMNS + ["patient"]) - set(labels.columns)
+    missing = {*Z_COLUMNS, "patient"} - set(labels.columns)
     if missing:
         raise GohscoreError(f"{source}: labels lack columns {sorted(missing)}; rerun 'gohscore ingest'")
     table = labels.assign(patient=labels["patient"].astype(str)).set_index("patient")
@@ -63,7 +61,7 @@ def level_targets(labels: pd.DataFrame, geoms: dict[str, dict], source: str) -> 
     for i, (patient, geom) in enumerate(geoms.items()):
         if patient not in table.index:
             raise GohscoreError(f"{source}: no label row for patient {patient}; fix the labels table")
-        z_mm = table.loc[patient, LEVEL_COLUMNS].to_numpy(dtype=float)
+        z_mm = table.loc[patient, list(Z_COLUMNS)].to_numpy(dtype=float)
         if not np.isfinite(z_mm).all():
             raise GohscoreError(f"{source}: patient {patient} has missing level positions; fill L1..L5_z_mm")
         out[i] = [float(preprocess.world_z_to_grid_index(float(z), geom)) for z in z_mm]

@@ -10,9 +10,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from gohscore.cards import ModelCard
 from gohscore.errors import GohscoreError
+from gohscore.goh import N_LEVELS
 from gohscore.inference import for_inference, per_pass
-from gohscore.levels.data import N_LEVELS, OutputScale, normalise, volume_stats
+from gohscore.levels.data import OutputScale, normalise, volume_stats
 from gohscore.levels.decode import decode_windows, ensemble, window_starts
 from gohscore.training import autocast, prepare_input
 
@@ -55,40 +57,35 @@ def window_indices(
     return torch.cat(outs).cpu().numpy().astype(np.float64)
 
 
-def card_settings(card: dict) -> tuple[tuple[float, float], int, int, bool]:
-    """HU window, crop height, window stride and amp flag recorded in a level model card."""
+def card_settings(card: ModelCard) -> tuple[tuple[float, float], int]:
+    """HU window and crop height recorded in a level model card."""
     try:
-        hu = card["input"]["hu_window"]
-        return (
-            (float(hu[0]), float(hu[1])),
-            int(card["input"]["crop_z"]),
-            int(card["inference"]["window_stride"]),
-            bool(card["inference"].get("amp", True)),
-        )
-    except (KeyError, TypeError) as err:
+        hu = card.input["hu_window"]
+        return (float(hu[0]), float(hu[1])), int(card.input["crop_z"])
+    except (KeyError, TypeError, IndexError) as err:
         raise GohscoreError(
-            f"model card lacks {err}; it is not a level model card (retrain with train-levels)"
+            f"level model card lacks input {err}; retrain the model with train-levels"
         ) from err
 
 
-def check_cards(cards: Sequence[dict]) -> None:
-    """Models of one ensemble must agree on input window, crop and grid."""
-    keys = [(card_settings(c)[:3], c["input"].get("grid_shape"), c["input"].get("spacing_mm")) for c in cards]
-    if len(set(map(repr, keys))) != 1:
-        raise GohscoreError(
-            f"level models disagree on input settings {sorted(set(map(repr, keys)))}; pass models of one run"
-        )
-
-
 def predict_levels_volume(
-    models: list[nn.Module], volume: np.ndarray | torch.Tensor, card: dict, device: torch.device
+    models: list[nn.Module],
+    volume: np.ndarray | torch.Tensor,
+    card: ModelCard,
+    device: torch.device,
+    window_stride: int,
+    amp: bool = True,
 ) -> np.ndarray:
-    """Grid z indices (float, ``(5,)``) of L1..L5 in one int16 grid volume; several models = median ensemble."""
-    hu_window, crop_z, stride, amp = card_settings(card)
+    """Grid z indices (float, ``(5,)``) of L1..L5 in one int16 grid volume; several models = median ensemble.
+
+    ``window_stride`` (``levels.window_stride``) and ``amp`` (``machine.amp``) are inference
+    choices, not part of the card.
+    """
+    hu_window, crop_z = card_settings(card)
     vol = torch.from_numpy(np.array(volume, copy=True)) if isinstance(volume, np.ndarray) else volume
     vol = vol.to(device, non_blocking=True)
     mean, std = volume_stats(vol, hu_window)
-    return _predict(models, normalise(vol, mean, std, hu_window), crop_z, stride, amp, device)
+    return _predict(models, normalise(vol, mean, std, hu_window), crop_z, window_stride, amp, device)
 
 
 def _predict(

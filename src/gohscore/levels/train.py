@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,61 +11,40 @@ import pandas as pd
 import torch
 from torch import nn
 
+from gohscore.cards import ModelCard
 from gohscore.errors import GohscoreError
+from gohscore.folds import inner_validation_split
+from gohscore.goh import LEVELS, N_LEVELS
 from gohscore.levels.data import (
-    N_LEVELS,
     CropSampler,
     OutputScale,
     ResidentVolumes,
     grid_of,
-    level_targets,
+    level_index_targets,
     manifest_geometries,
     steps_per_epoch,
 )
 from gohscore.levels.decode import decode_windows, spread_starts
 from gohscore.levels.predict import window_indices
 from gohscore.networks import DEFAULT_POOL, vgg11, vgg11_channels
-from gohscore.training import CARD, LoopConfig, fit, select_device, write_model_card
+from gohscore.settings import LevelParams, MachineParams
+from gohscore.training import LoopConfig, RunFiles, fit, select_device
 
 log = logging.getLogger("gohscore")
 
-# The schema's defaults for the `levels:` config section.
-DEFAULTS: dict = {
-    "width": 8,
-    "head_features": 1024,
-    "dropout": 0.0,
-    "crop_z": 192,
-    "crop_sampling": "windows",
-    "hu_window": [-1500, 1500],
-    "batch_size": 5,
-    "epochs": 300,
-    "steps_per_epoch": None,
-    "lr": 1e-4,
-    "lr_schedule": "cosine",
-    "weight_decay": 1e-4,
-    "val_fraction": 0.15,
-    "checkpoint_every": 10,
-    "window_stride": 4,
-    "device": "auto",
-    "amp": True,
-}
 VALIDATION_WINDOWS = 5  # windows per validation patient (inference uses window_stride)
 
 
-def network_args(params: dict) -> dict:
-    """vgg11() arguments of the level net: the paper's 3D layout with a doubled last block.
-
-    Keys missing from ``params`` take the defaults of the ``levels:`` config section.
-    """
-    params = {**DEFAULTS, **params}
-    width = int(params["width"])
+def network_args(params: LevelParams) -> dict:
+    """vgg11() arguments of the level net: the paper's 3D layout with a doubled last block."""
+    width = params.width
     return {
         "spatial_dims": 3,
         "in_channels": 1,
         "out_features": N_LEVELS,
         "width": width,
-        "head_features": int(params["head_features"]),
-        "dropout": float(params["dropout"]),
+        "head_features": params.head_features,
+        "dropout": params.dropout,
         "channels": vgg11_channels(width, last_block=16),
         "pool_size": list(DEFAULT_POOL[3]),
     }
@@ -84,22 +63,6 @@ def training_patients(folds: pd.DataFrame, fold: int, source: str) -> list[str]:
     if not train:
         raise GohscoreError(f"{source}: no training patients outside fold {fold}; use more folds or patients")
     return train
-
-
-def inner_split(
-    patients: Sequence[str], val_fraction: float, seed: int, fold: int
-) -> tuple[list[str], list[str]]:
-    """Seeded split of the training patients into (train, inner validation); tiny sets validate on train."""
-    patients = sorted(patients)
-    if len(patients) < 2:
-        log.warning(
-            "only %d training patient(s): selecting the checkpoint on the training patients", len(patients)
-        )
-        return patients, patients
-    n_val = min(len(patients) - 1, max(1, round(val_fraction * len(patients))))
-    order = np.random.default_rng([seed, fold, 1]).permutation(len(patients))
-    val = sorted(patients[i] for i in order[:n_val])
-    return [p for p in patients if p not in set(val)], val
 
 
 def make_validate(
@@ -145,22 +108,22 @@ def train_levels(
     manifest: pd.DataFrame,
     labels: pd.DataFrame,
     folds: pd.DataFrame,
-    params: dict,
+    params: LevelParams,
     seed: int,
-    out_dir: Path,
+    files: RunFiles | Path,
+    machine: MachineParams | None = None,
     sources: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Train fold ``fold``'s level model into ``out_dir`` (model.pt, model.json, history.parquet); return history."""
+    """Train fold ``fold``'s level model; write its weights, card and history (``files``); return the history."""
     src = {"manifest": "manifest", "labels": "labels", "folds": "folds", **(sources or {})}
-    unknown = set(params) - set(DEFAULTS)
-    if unknown:
-        raise GohscoreError(f"levels config: unknown keys {sorted(unknown)}; see config/config.yaml")
-    p = {**DEFAULTS, **params}
-    device = select_device(str(p["device"]))
-    amp = bool(p["amp"]) and device.type == "cuda"
-    crop_z, batch = int(p["crop_z"]), int(p["batch_size"])
-    train_ids, val_ids = inner_split(
-        training_patients(folds, fold, src["folds"]), float(p["val_fraction"]), seed, fold
+    p = params
+    files = RunFiles.of(files)
+    machine = machine or MachineParams.from_section({})
+    device = select_device(machine.device)
+    amp = machine.amp and device.type == "cuda"
+    crop_z, batch = p.crop_z, p.batch_size
+    train_ids, val_ids = inner_validation_split(
+        training_patients(folds, fold, src["folds"]), p.val_fraction, seed, fold, reuse_single=True
     )
     geoms = manifest_geometries(manifest, sorted(set(train_ids) | set(val_ids)), src["manifest"])
     side, spacing = grid_of(geoms, src["manifest"])
@@ -177,19 +140,19 @@ def train_levels(
     )
 
     def resident(ids: list[str]) -> ResidentVolumes:
-        targets = level_targets(labels, {i: geoms[i] for i in ids}, src["labels"])
-        return ResidentVolumes.load(volumes_dir, ids, side, p["hu_window"], device, targets)
+        targets = level_index_targets(labels, {i: geoms[i] for i in ids}, src["labels"])
+        return ResidentVolumes.load(volumes_dir, ids, side, list(p.hu_window), device, targets)
 
     train_data = resident(train_ids)
     val_data = train_data if val_ids == train_ids else resident(val_ids)
-    sampler = CropSampler(train_data, crop_z, batch, sampling=str(p["crop_sampling"]))
+    sampler = CropSampler(train_data, crop_z, batch, sampling=p.crop_sampling)
     cfg = LoopConfig(
-        epochs=int(p["epochs"]),
-        steps_per_epoch=steps_per_epoch(p["steps_per_epoch"], len(train_ids), batch),
-        lr=float(p["lr"]),
-        lr_schedule=str(p["lr_schedule"]),
-        weight_decay=float(p["weight_decay"]),
-        checkpoint_every=int(p["checkpoint_every"]),
+        epochs=p.epochs,
+        steps_per_epoch=steps_per_epoch(p.steps_per_epoch, len(train_ids), batch),
+        lr=p.lr,
+        lr_schedule=p.lr_schedule,
+        weight_decay=p.weight_decay,
+        checkpoint_every=p.checkpoint_every,
         amp=amp,
         seed=fold_seed(seed, fold),
     )
@@ -202,25 +165,25 @@ def train_levels(
         mm_loss(spacing, sampler.scale),
         make_validate(val_data, crop_z, spacing, device, amp),
         cfg,
-        Path(out_dir),
+        files,
         device,
         identity={
             "network": net_args,
-            "params": {k: v for k, v in p.items() if k != "epochs"},
+            "params": {k: v for k, v in p.to_dict().items() if k != "epochs"},
             "train": list(train_ids),
             "val": list(val_ids),
         },
     )
     best = history.loc[history["val_loss"].idxmin()]
     card = level_card(net_args, p, side, spacing, fold, seed, cfg, train_ids, val_ids)
-    card["training"].update(
+    card.training.update(
         {
             "epochs_run": int(history["epoch"].max()),
             "best_epoch": int(best["epoch"]),
             "best_val_loss_mm": float(best["val_loss"]),
         }
     )
-    write_model_card(Path(out_dir) / CARD, card)
+    card.write(files.card)
     log.info(
         "fold %d: best epoch %d, inner-validation MAE %.2f mm",
         fold,
@@ -232,7 +195,7 @@ def train_levels(
 
 def level_card(
     net_args: dict,
-    p: dict,
+    p: LevelParams,
     side: int,
     spacing: float,
     fold: int,
@@ -240,39 +203,36 @@ def level_card(
     cfg: LoopConfig,
     train_ids: list[str],
     val_ids: list[str],
-) -> dict:
+) -> ModelCard:
     """The model card of a level network (what it reads, what it outputs, how it was trained)."""
-    scale = OutputScale.for_crop(int(p["crop_z"]))
-    return {
-        "task": "goh_levels",
-        "network": net_args,
-        "input": {
+    scale = OutputScale.for_crop(p.crop_z)
+    return ModelCard(
+        task="levels",
+        network=net_args,
+        input={
             "units": "HU",
             "grid_shape": side,
             "spacing_mm": spacing,
             "axes": "zyx, LPS, z index 0 = bottom",
-            "hu_window": [float(v) for v in p["hu_window"]],
-            "crop_z": int(p["crop_z"]),
+            "hu_window": [float(v) for v in p.hu_window],
+            "crop_z": p.crop_z,
             "normalisation": "clip to hu_window, then z-score with the volume's own mean and SD",
+            "windows": "sliding windows of crop_z slices; median per level over windows and models",
         },
-        "output": {
-            "levels": [f"L{k}" for k in range(1, N_LEVELS + 1)],
+        output={
+            "levels": [f"L{k}" for k in LEVELS],
             "meaning": "z index of each level inside the crop = offset + scale * output",
             "offset": scale.offset,
             "scale": scale.scale,
         },
-        "inference": {
-            "window_stride": int(p["window_stride"]),
-            "amp": bool(p["amp"]),
-            "decode": "median over sliding windows, then median across models",
-        },
-        "training": {
+        training={
             "fold": fold,
             "seed": seed,
             "loop_seed": cfg.seed,
             "epochs": cfg.epochs,
             "steps_per_epoch": cfg.steps_per_epoch,
-            "batch_size": int(p["batch_size"]),
+            "batch_size": p.batch_size,
+            "params": p.to_dict(),
             "lr": cfg.lr,
             "lr_schedule": cfg.lr_schedule,
             "weight_decay": cfg.weight_decay,
@@ -281,16 +241,14 @@ def level_card(
                 "random z-crop "
                 + (
                     "at any inference-window start"
-                    if p["crop_sampling"] == "windows"
+                    if p.crop_sampling == "windows"
                     else "holding all five levels"
                 )
                 + "; HU gain +-5 %, shift +-25 HU"
             ),
-            "crop_sampling": str(p["crop_sampling"]),
+            "crop_sampling": p.crop_sampling,
             "selection": "lowest mean absolute level error (mm) on the inner validation patients",
             "train_patients": train_ids,
             "val_patients": val_ids,
         },
-        "fold": fold,
-        "seed": seed,
-    }
+    )

@@ -7,17 +7,15 @@ the patient index and the size preset.
 """
 
 from gohscore.phantom.cohort import generate_patient, write_patient, write_tables
-from gohscore.phantom.labels import round_to_5
 from gohscore.phantom.observers import observer_patients
-from gohscore.phantom.sizes import SIZES, parse_params, patient_id
+from gohscore.phantom.sizes import SIZES, PhantomParams, patient_id
 
 __all__ = [
     "SIZES",
+    "PhantomParams",
     "generate_patient",
     "observer_patients",
-    "parse_params",
     "patient_id",
-    "round_to_5",
     "write_patient",
     "write_tables",
 ]

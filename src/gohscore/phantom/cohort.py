@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gohscore import labels
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.goh import LEVELS, PATTERNS, score_column, z_column
 from gohscore.phantom.anatomy import Anatomy, draw_anatomy
-from gohscore.phantom.labels import LEVELS, SCORE_COLUMNS, Z_COLUMNS, area_percentages, consistent_scores
+from gohscore.phantom.labels import area_percentages, consistent_scores
 from gohscore.phantom.nifti import NiftiGzWriter, write_nifti_gz
 from gohscore.phantom.observers import observer_rows
 from gohscore.phantom.patches import crop_patches
@@ -23,9 +25,7 @@ from gohscore.phantom.sizes import PatientParams, patient_index
 
 log = logging.getLogger("gohscore")
 
-LABEL_COLUMNS = ["patient", *Z_COLUMNS, *SCORE_COLUMNS, "fvc_percent"]
-OBSERVER_COLUMNS = ["patient", "observer", "read", *SCORE_COLUMNS]
-PATCH_COLUMNS = ["file", "pattern", "patient"]
+LABEL_COLUMNS = [*labels.LABEL_COLUMNS, *labels.LABEL_OPTIONAL]  # the phantom knows every FVC
 
 
 @dataclass
@@ -127,13 +127,13 @@ def _render_patient(
     label: dict = {"patient": patient}
     raw: dict[str, float] = {}
     for level, k in zip(LEVELS, anat.level_k, strict=True):
-        label[f"L{level}_z_mm"] = round(float(anat.slice_z(k)), 4)
+        label[z_column(level)] = round(float(anat.slice_z(k)), 4)
     for level, res in zip(LEVELS, levels, strict=True):
-        tot, gg, ret = area_percentages(res.lung, res.gg, res.ret)
-        raw.update({f"L{level}_TOT": tot, f"L{level}_GG": gg, f"L{level}_RET": ret})
-        t, g, r = consistent_scores(tot, gg, ret)
-        label.update({f"L{level}_TOT": t, f"L{level}_GG": g, f"L{level}_RET": r})
-    mean_tot = float(np.mean([label[f"L{level}_TOT"] for level in LEVELS]))
+        percent = area_percentages(res.lung, res.gg, res.ret)
+        raw.update({score_column(level, p): v for p, v in zip(PATTERNS, percent, strict=True)})
+        scores = consistent_scores(*percent)
+        label.update({score_column(level, p): v for p, v in zip(PATTERNS, scores, strict=True)})
+    mean_tot = float(np.mean([label[score_column(level, "TOT")] for level in LEVELS]))
     fvc_rng = np.random.default_rng([seed, index, 4])
     label["fvc_percent"] = round(float(np.clip(100 - 0.9 * mean_tot + fvc_rng.normal(0, 10), 35, 130)), 1)
     return _Rendered(anat, renderer, levels, raw, label, pure_area)
@@ -251,8 +251,12 @@ def write_tables(parts: list[dict], cohort: Path, observer_ids: Collection[str])
     observers = [row for p in parts if p["patient"] in chosen for row in p["observers"]]
     tables = (
         (cohort / "labels.csv", [p["label"] for p in parts], LABEL_COLUMNS),
-        (cohort / "observers.csv", observers, OBSERVER_COLUMNS),
-        (cohort / "patches" / "patches.csv", [row for p in parts for row in p["patches"]], PATCH_COLUMNS),
+        (cohort / "observers.csv", observers, labels.OBSERVER_COLUMNS),
+        (
+            cohort / "patches" / "patches.csv",
+            [row for p in parts for row in p["patches"]],
+            labels.PATCH_COLUMNS,
+        ),
     )
     for path, rows, columns in tables:
         frame = pd.DataFrame(rows, columns=columns)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gohscore.goh import LEVELS, PATTERNS, score_column, z_column
 from gohscore.phantom.cohort import Patient
-from gohscore.phantom.labels import LEVELS
 
 WINDOW_HU = (-1350, 250)  # width 1600, level -550: lung and mediastinum both readable
 LEVEL_COLOURS = ("#4fc3f7", "#81c784", "#ffb74d", "#ba68c8", "#e57373")
@@ -46,7 +46,7 @@ def draw_figure(patients: list[Patient], out: Path, dpi: int = 70) -> None:
     for r, pat in enumerate(patients):
         a = pat.anatomy
         coronal, sagittal, ext_c, ext_s = _views(pat)
-        z_levels = [pat.label[f"L{level}_z_mm"] for level in LEVELS]
+        z_levels = [pat.label[z_column(level)] for level in LEVELS]
         for ax, img, ext, title in (
             (axes[r, 0], coronal, ext_c, "coronal"),
             (axes[r, 1], sagittal, ext_s, "sagittal"),
@@ -64,10 +64,9 @@ def draw_figure(patients: list[Patient], out: Path, dpi: int = 70) -> None:
                 ax.contour(res.gg, levels=[0.5], colors=["#ffd54f"], linewidths=0.7)
             if res.ret.any():
                 ax.contour(res.ret, levels=[0.5], colors=["#f06292"], linewidths=0.7)
-            lab = pat.label
+            lab = {p: pat.label[score_column(level, p)] for p in PATTERNS}
             ax.set_title(
-                f"L{level} z={lab[f'L{level}_z_mm']:.0f} mm  TOT {lab[f'L{level}_TOT']} "
-                f"GG {lab[f'L{level}_GG']} RET {lab[f'L{level}_RET']}",
+                f"L{level} z={pat.label[z_column(level)]:.0f} mm  TOT {lab['TOT']} GG {lab['GG']} RET {lab['RET']}",
                 fontsize=8,
                 color=LEVEL_COLOURS[level - 1],
             )

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-LEVELS = (1, 2, 3, 4, 5)
-PATTERNS = ("TOT", "GG", "RET")
-SCORE_COLUMNS = [f"L{level}_{pattern}" for level in LEVELS for pattern in PATTERNS]
-Z_COLUMNS = [f"L{level}_z_mm" for level in LEVELS]
-
-
-def round_to_5(x: float) -> int:
-    """Round a percentage half up to the nearest multiple of 5 (``5 * floor(x / 5 + 0.5)``), e.g. 12.5 -> 15."""
-    return int(5 * math.floor(x / 5 + 0.5 + 1e-9))
+from gohscore.goh import round_to_5
 
 
 def area_percentages(lung: np.ndarray, gg: np.ndarray, ret: np.ndarray) -> tuple[float, float, float]:
@@ -35,7 +25,7 @@ def consistent_scores(tot: float, gg: float, ret: float) -> tuple[int, int, int]
     ``TOT <= GG + RET`` can break (e.g. 2.4 + 2.4 = 4.8 -> 0 + 0 < 5). Then the component
     with the larger rounding remainder is rounded up instead, as a reader would.
     """
-    t, g, r = round_to_5(tot), round_to_5(gg), round_to_5(ret)
+    t, g, r = (int(round_to_5(x)) for x in (tot, gg, ret))
     while t > g + r:
         if gg - g >= ret - r:
             g += 5

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gohscore.phantom.labels import LEVELS, make_consistent, round_to_5
+from gohscore.goh import LEVELS, PATTERNS, round_to_5, score_column
+from gohscore.phantom.labels import make_consistent
 from gohscore.phantom.sizes import patient_id
 
 # (observer, read) -> (bias in % for diseased levels, noise SD in %): Obs2 is closer to the
@@ -35,12 +36,13 @@ def observer_rows(label: dict, seed: int, index: int) -> list[dict]:
         for level in LEVELS:
             scores = []
             for pattern, scale in (("TOT", 1.0), ("GG", 0.8), ("RET", 0.7)):
-                ref = label[f"L{level}_{pattern}"]
+                ref = label[score_column(level, pattern)]
                 # readers rarely call disease where there is none: less noise around 0 %
                 weight = 1.0 if ref > 0 else 0.6
                 value = ref + weight * (bias * scale + rng.normal(0, sd * scale))
-                scores.append(round_to_5(max(value, 0.0)))
-            tot, gg, ret = make_consistent(*scores)
-            row.update({f"L{level}_TOT": tot, f"L{level}_GG": gg, f"L{level}_RET": ret})
+                scores.append(int(round_to_5(max(value, 0.0))))
+            row.update(
+                {score_column(level, p): v for p, v in zip(PATTERNS, make_consistent(*scores), strict=True)}
+            )
         rows.append(row)
     return rows

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gohscore.goh import LESION_PATTERNS
 from gohscore.phantom.render import SliceResult
 
 
@@ -29,7 +30,7 @@ def crop_patches(
     that is at least 97 % that pattern.
     """
     out = []
-    for col, pattern in enumerate(("GG", "RET")):
+    for col, pattern in enumerate(LESION_PATTERNS):
         if n_per_pattern <= 0:
             break
         side = max(4, int(round(rng.uniform(24, 48) / pixel_mm)))

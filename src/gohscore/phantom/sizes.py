@@ -1,10 +1,12 @@
-"""Size presets (paper, demo, tiny) and validation of the ``phantom`` config section."""
+"""Size presets (paper, demo, tiny) and the typed ``phantom:`` config section."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from gohscore.errors import GohscoreError
+from gohscore.settings import Section
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,15 @@ SIZES: dict[str, SizePreset] = {
 }
 
 
-PATIENT_KEYS = ("size", "dicom_every", "patches_per_pattern")
-COHORT_KEYS = ("n_patients", "n_observer_patients")
-
-
 @dataclass(frozen=True)
-class PatientParams:
-    """What one synthetic patient depends on (besides the seed and its index)."""
+class PatientParams(Section):
+    """What one synthetic patient depends on (besides the seed and its index): keys of ``phantom:``.
 
+    The workflow passes only these keys to each patient's job, so that growing the cohort or
+    choosing more observer patients does not regenerate the patients already written.
+    """
+
+    SECTION: ClassVar[str] = "phantom"
     size: str
     dicom_every: int
     patches_per_pattern: int
@@ -47,60 +50,18 @@ class PatientParams:
 
 @dataclass(frozen=True)
 class PhantomParams(PatientParams):
-    """The validated ``phantom:`` config section: the patient keys plus the cohort's size."""
+    """The whole ``phantom:`` config section: the patient keys plus the cohort's size."""
 
     n_patients: int
     n_observer_patients: int
 
-
-def _check_section(section: dict, required: tuple[str, ...]) -> None:
-    """Validate the ``required`` keys of a ``phantom`` section (and any cohort key present)."""
-    if not isinstance(section, dict):
-        raise GohscoreError("config key 'phantom' must be a mapping; see config/config.yaml for an example")
-    missing = [key for key in required if key not in section]
-    if missing:
-        raise GohscoreError(
-            f"config section 'phantom' lacks {', '.join(missing)}; add them as in config/config.yaml"
-        )
-    unknown = sorted(set(section) - set(PATIENT_KEYS + COHORT_KEYS))
-    if unknown:
-        raise GohscoreError(f"config section 'phantom' has unknown key(s) {', '.join(unknown)}; remove them")
-    if section["size"] not in SIZES:
-        raise GohscoreError(
-            f"config key 'phantom.size' is {section['size']!r}; use one of {', '.join(SIZES)}"
-        )
-    for key, low in (
-        ("n_patients", 1),
-        ("dicom_every", 0),
-        ("n_observer_patients", 0),
-        ("patches_per_pattern", 0),
-    ):
-        if key not in section:
-            continue
-        value = section[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise GohscoreError(f"config key 'phantom.{key}' is {value!r}; it must be an integer >= {low}")
-    if set(COHORT_KEYS) <= set(section) and section["n_observer_patients"] > section["n_patients"]:
-        raise GohscoreError("config key 'phantom.n_observer_patients' exceeds 'phantom.n_patients'; lower it")
-    if section.get("n_patients", 0) > 9999:
-        raise GohscoreError("config key 'phantom.n_patients' must be <= 9999 (ids are P0001..P9999)")
-
-
-def parse_params(section: dict) -> PhantomParams:
-    """Validate the config's whole ``phantom`` section (as a dict) and return it typed."""
-    required = PATIENT_KEYS + COHORT_KEYS
-    _check_section(section, required)
-    return PhantomParams(**{key: section[key] for key in required})
-
-
-def parse_patient_params(section: dict) -> PatientParams:
-    """Validate the keys one patient depends on; the cohort keys may be present and are checked, not kept.
-
-    The workflow passes only these keys to each patient's job, so that growing the cohort or
-    choosing more observer patients does not regenerate the patients already written.
-    """
-    _check_section(section, PATIENT_KEYS)
-    return PatientParams(**{key: section[key] for key in PATIENT_KEYS})
+    def check(self, source: str) -> None:
+        """Observer patients are drawn from the cohort, so there cannot be more of them."""
+        if self.n_observer_patients > self.n_patients:
+            raise GohscoreError(
+                f"{source}: config key 'phantom.n_observer_patients' ({self.n_observer_patients}) "
+                f"exceeds 'phantom.n_patients' ({self.n_patients}); lower it"
+            )
 
 
 def patient_id(index: int) -> str:

@@ -12,6 +12,7 @@ so the labels stay as they are.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -21,23 +22,34 @@ AIR_HU = -1000.0  # what enters the image from outside its border
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Ranges of the random augmentation (the ``scores.augmentation`` config section)."""
+    """Ranges of the random augmentation (the ``scores.augmentation`` config mapping)."""
 
-    rotate_deg: float = 10.0  # uniform in +-rotate_deg
-    translate_fraction: float = 0.05  # uniform in +-, of the image side
-    scale: tuple[float, float] = (0.95, 1.05)  # log-uniform zoom
-    flip_probability: float = 0.5  # left-right mirror
-    noise_hu: float = 20.0  # Gaussian noise, SD uniform in [0, noise_hu] per slice
+    rotate_deg: float  # uniform in +-rotate_deg
+    translate_fraction: float  # uniform in +-, of the image side
+    scale: tuple[float, float]  # log-uniform zoom
+    flip_probability: float  # left-right mirror
+    noise_hu: float  # Gaussian noise, SD uniform in [0, noise_hu] per slice
 
     @classmethod
-    def from_section(cls, section: dict | None) -> AugmentConfig | None:
-        """The config object of a ``scores.augmentation`` mapping (``None`` or ``false``: no augmentation)."""
+    def from_section(cls, section: Mapping | None) -> AugmentConfig | None:
+        """The ranges of a ``scores.augmentation`` mapping, absent keys from the schema (``None``: no augmentation)."""
         if not section:
             return None
-        known = {f: section[f] for f in cls.__dataclass_fields__ if f in section}
-        if "scale" in known:
-            known["scale"] = (float(known["scale"][0]), float(known["scale"][1]))
+        from gohscore.settings import augmentation_defaults
+
+        known = {
+            **augmentation_defaults(),
+            **{f: section[f] for f in cls.__dataclass_fields__ if f in section},
+        }
+        known["scale"] = (float(known["scale"][0]), float(known["scale"][1]))
         return cls(**known)
+
+    @classmethod
+    def defaults(cls) -> AugmentConfig:
+        """The schema's default ranges."""
+        from gohscore.settings import augmentation_defaults
+
+        return cls.from_section(augmentation_defaults())
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Score-network data: the extracted slices of chosen patients, their level labels, splits, HU scaling."""
+"""Score-network data: the extracted slices of chosen patients, their level labels, fold patients, HU scaling."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from gohscore.errors import GohscoreError
-from gohscore.scores.rounding import SCORES
+from gohscore.goh import PATTERNS, score_column
 
 INDEX = "index.parquet"
 INDEX_COLUMNS = ["patient", "level", "offset", "row", "slice_index", "z_mm", "pixel_spacing_mm"]
@@ -65,17 +65,18 @@ def load_slices(slices_dir: Path, patients: Sequence[str]) -> tuple[np.ndarray, 
     return np.concatenate(arrays).astype(np.int16, copy=False), pd.concat(parts, ignore_index=True)
 
 
-def level_targets(index: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
-    """``(N, 3)`` float32 TOT, GG, RET (%) of each index row, from the wide labels table."""
+def slice_score_targets(index: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    """``(N, 3)`` float32 TOT, GG, RET (%) of each slice index row: its level's scores in the wide labels table."""
     labels = labels.assign(patient=labels["patient"].astype(str)).set_index("patient")
-    out = np.empty((len(index), 3), dtype=np.float32)
+    out = np.empty((len(index), len(PATTERNS)), dtype=np.float32)
     for i, (patient, level) in enumerate(zip(index["patient"], index["level"], strict=True)):
         if patient not in labels.index:
             raise GohscoreError(f"labels table: no row for patient {patient!r}; add it or drop the patient")
-        for j, s in enumerate(SCORES):
-            value = labels.at[patient, f"L{int(level)}_{s}"]
+        for j, s in enumerate(PATTERNS):
+            column = score_column(int(level), s)
+            value = labels.at[patient, column]
             if not np.isfinite(value):
-                raise GohscoreError(f"labels table: patient {patient!r} has no L{int(level)}_{s}; fill it in")
+                raise GohscoreError(f"labels table: patient {patient!r} has no {column}; fill it in")
             out[i, j] = value
     return out
 
@@ -88,19 +89,6 @@ def fold_patients(
     if fold is not None:
         rows = rows[(rows["fold"] != fold) if exclude else (rows["fold"] == fold)]
     return sorted(rows["patient"].astype(str))
-
-
-def inner_split(
-    patients: Sequence[str], val_fraction: float, rng: np.random.Generator
-) -> tuple[list[str], list[str]]:
-    """Split training patients into (train, inner validation); at least one of each when possible."""
-    patients = sorted(map(str, patients))
-    if len(patients) < 2:
-        raise GohscoreError(f"only {len(patients)} training patient(s); the score network needs at least 2")
-    n_val = min(len(patients) - 1, max(1, round(val_fraction * len(patients))))
-    order = rng.permutation(len(patients))
-    val = sorted(patients[i] for i in order[:n_val])
-    return sorted(set(patients) - set(val)), val
 
 
 def normalize_hu(x: torch.Tensor, hu_window: Sequence[float]) -> torch.Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gohscore.scores.rounding import SCORE_STEP
+from gohscore.goh import SCORE_STEP
 
 BINS = np.arange(0, 101, SCORE_STEP, dtype=float)
 SYNTHESES_SAMPLED = 512

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gohscore.scores.rounding import SCORE_STEP, round_score_torch
+from gohscore.goh import SCORE_STEP, round_to_5_torch
 from gohscore.scores.textures import TexturePool, sample_texture
 
 
@@ -115,7 +115,7 @@ def extent_targets(
     real_tot: np.ndarray,
     draw_weights: np.ndarray,
     probability: float,
-    on: str = "healthy",
+    on: str,
     step: float = SCORE_STEP,
 ) -> np.ndarray:
     """Probabilities of the synthetic TOT targets ``step, 2*step, ...`` that level the histogram of the draws.
@@ -127,7 +127,7 @@ def extent_targets(
     fill least, up to one common level, so synthesis evens out what the network sees instead of
     adding a peak of its own.
 
-    >>> extent_targets(np.array([0, 5, 5, 5, 10, 20]), np.ones(6), 0.5).round(3).tolist()
+    >>> extent_targets(np.array([0, 5, 5, 5, 10, 20]), np.ones(6), 0.5, "healthy").round(3).tolist()
     [0.0, 0.0, 1.0, 0.0]
     >>> extent_targets(np.array([0, 5, 5, 5, 10, 20]), np.ones(6), 0.9, on="any").round(3).tolist()
     [0.218, 0.255, 0.273, 0.255]
@@ -223,8 +223,8 @@ def pattern_scores(gg: torch.Tensor, ret: torch.Tensor, lung: torch.Tensor) -> t
     """TOT, GG, RET (%) of masks inside ``lung``, rounded half up to 5, with TOT <= GG + RET kept."""
     area = lung.flatten(1).sum(1).clamp(min=1).float()
     pct = lambda m: 100.0 * (m & lung).flatten(1).sum(1).float() / area  # noqa: E731
-    gg_r, ret_r = round_score_torch(pct(gg)), round_score_torch(pct(ret))
-    tot_r = torch.minimum(round_score_torch(pct(gg | ret)), gg_r + ret_r)
+    gg_r, ret_r = round_to_5_torch(pct(gg)), round_to_5_torch(pct(ret))
+    tot_r = torch.minimum(round_to_5_torch(pct(gg | ret)), gg_r + ret_r)
     return torch.stack([tot_r, gg_r, ret_r], dim=1)
 
 

@@ -21,7 +21,6 @@ from gohscore.errors import GohscoreError
 
 log = logging.getLogger("gohscore")
 
-PATTERNS = ("GG", "RET")
 PROCEDURAL = "<procedural>"
 
 

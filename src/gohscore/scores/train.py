@@ -23,14 +23,16 @@ import pandas as pd
 import torch
 from torch import nn
 
+from gohscore.cards import ModelCard
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.folds import inner_validation_split
+from gohscore.goh import PATTERNS, round_to_5_torch
 from gohscore.progress import progress
 from gohscore.scores.augment import AugmentConfig, augment_batch
-from gohscore.scores.data import fold_patients, inner_split, level_targets, load_slices, normalize_hu
+from gohscore.scores.data import fold_patients, load_slices, normalize_hu, slice_score_targets
 from gohscore.scores.draws import draw_table, sample_synthetic_tot
 from gohscore.scores.lungmask import lung_mask
-from gohscore.scores.rounding import SCORES, round_score_torch
 from gohscore.scores.sampling import ABLATIONS, draw_indices, sampling_weights
 from gohscore.scores.synthesis import (
     SynthesisConfig,
@@ -42,6 +44,8 @@ from gohscore.scores.synthesis import (
     lung_summary,
 )
 from gohscore.scores.textures import TexturePool, check_pool_patients, load_pool, procedural_pool
+from gohscore.settings import MachineParams, ScoreParams
+from gohscore.training import RunFiles
 
 log = logging.getLogger("gohscore")
 
@@ -62,12 +66,8 @@ class SynthesisBank:
     gg_pool: TexturePool | None
     probability: float
     cfg: SynthesisConfig
-    on: str = "healthy"  # which draws may be replaced: healthy (TOT 0) ones or any
+    on: str  # which draws may be replaced (scores.synthesis_on): healthy (TOT 0) ones or any
     extent_pmf: np.ndarray | None = None  # target TOT bins (5, 10, ...) of the syntheses; None: free
-
-
-SYNTHESIS_ON = ("healthy", "any")
-SYNTHESIS_EXTENTS = ("fill", "free")
 
 
 def build_bank(
@@ -79,7 +79,8 @@ def build_bank(
     seed: int,
     device: torch.device,
     cfg: SynthesisConfig | None = None,
-    on: str = "healthy",
+    *,
+    on: str,
 ) -> SynthesisBank | None:
     """Lung masks of the healthy training slices and texture pools of the training ``patients`` only."""
     cfg = cfg or SynthesisConfig()
@@ -249,44 +250,13 @@ def make_validator(
         pred = torch.cat(preds)
         loss = loss_fn(pred, targets / TARGET_SCALE)
         level_pred = torch.zeros(n_groups, 3, device=pred.device).index_add_(0, groups, pred) / counts
-        mae = (round_score_torch(level_pred * TARGET_SCALE) - level_ref).abs().mean(0)
+        mae = (round_to_5_torch(level_pred * TARGET_SCALE) - level_ref).abs().mean(0)
         return {
             "val_loss": float(loss),
-            **{f"val_mae_{s}": float(m) for s, m in zip(SCORES, mae, strict=True)},
+            **{f"val_mae_{s}": float(m) for s, m in zip(PATTERNS, mae, strict=True)},
         }
 
     return validate
-
-
-RECIPE_DEFAULTS: dict = {
-    # the schema's defaults of the sampling, synthesis and augmentation keys of `scores:`
-    "balance_power": 1.0,
-    "balance_keeps_healthy_share": True,
-    "synthesis_probability": 0.5,
-    "synthesis_on": "healthy",
-    "synthesis_extent": "fill",
-    "augmentation": asdict(AugmentConfig()),
-    "loss": "l1",
-}
-
-
-def score_recipe(params: dict) -> dict:
-    """The sampling, synthesis and augmentation settings of a ``scores:`` section, checked."""
-    recipe = {k: params.get(k, v) for k, v in RECIPE_DEFAULTS.items()}
-    choices = (
-        ("synthesis_on", SYNTHESIS_ON),
-        ("synthesis_extent", SYNTHESIS_EXTENTS),
-        ("loss", tuple(LOSSES)),
-    )
-    for key, allowed in choices:
-        if recipe[key] not in allowed:
-            raise GohscoreError(f"scores.{key} is {recipe[key]!r}; use one of {', '.join(allowed)}")
-    if not 0.0 <= float(recipe["balance_power"]) <= 1.0:
-        raise GohscoreError(f"scores.balance_power is {recipe['balance_power']}; use a number in [0, 1]")
-    recipe["balance_power"] = float(recipe["balance_power"])
-    recipe["synthesis_probability"] = float(recipe["synthesis_probability"])
-    recipe["balance_keeps_healthy_share"] = bool(recipe["balance_keeps_healthy_share"])
-    return recipe
 
 
 def train_scores(
@@ -294,30 +264,35 @@ def train_scores(
     labels: pd.DataFrame,
     folds: pd.DataFrame,
     patches: pd.DataFrame,
-    params: dict,
+    params: ScoreParams,
     fold: int,
     ablation: str,
     seed: int,
-    out_dir: Path,
+    files: RunFiles | Path,
+    draws_path: Path | None = None,
+    machine: MachineParams | None = None,
 ) -> pd.DataFrame:
-    """Train one score network (fold ``fold`` is never read); write model.pt, model.json, history.parquet."""
+    """Train one score network (fold ``fold`` is never read); write its weights, card, history and draws.
+
+    ``files`` is a :class:`~gohscore.training.RunFiles` (or a folder for its workflow names);
+    ``draws_path`` defaults to ``draws.parquet`` beside the weights.
+    """
     from gohscore.networks import DEFAULT_POOL, vgg11
-    from gohscore.training import LoopConfig, fit, select_device, write_model_card
+    from gohscore.training import LoopConfig, fit, select_device
+
+    files = RunFiles.of(files)
+    draws_path = Path(draws_path) if draws_path else Path(files.model).with_name(DRAWS)
+    machine = machine or MachineParams.from_section({})
 
     if ablation not in ABLATIONS:
         raise GohscoreError(f"--ablation {ablation!r} is unknown; use one of {', '.join(ABLATIONS)}")
     balanced, synthesis = ABLATIONS[ablation]
-    try:
-        hu_window = [float(v) for v in params["hu_window"]]
-        size, batch_size = int(params["input_size"]), int(params["batch_size"])
-    except KeyError as err:
-        raise GohscoreError(f"scores params: key {err} missing; pass the 'scores:' config section") from err
+    hu_window = [float(v) for v in params.hu_window]
+    size, batch_size = params.input_size, params.batch_size
     pool = fold_patients(folds, fold, "cv", exclude=True)
     if not pool:
         raise GohscoreError(f"folds table: no cross-validation patient outside fold {fold}; check --fold")
-    train_p, val_p = inner_split(
-        pool, float(params.get("val_fraction", 0.15)), np.random.default_rng([seed, fold, 1])
-    )
+    train_p, val_p = inner_validation_split(pool, params.val_fraction, seed, fold)
     log.info(
         "fold %d, ablation %s: %d training and %d inner-validation patients",
         fold,
@@ -326,7 +301,7 @@ def train_scores(
         len(val_p),
     )
 
-    device = select_device(str(params.get("device", "auto")))
+    device = select_device(machine.device)
     tr_img, tr_idx = load_slices(slices_dir, train_p)
     va_img, va_idx = load_slices(slices_dir, val_p)
     if tr_img.shape[1:] != (size, size):
@@ -334,12 +309,9 @@ def train_scores(
             f"{slices_dir}: slices are {tr_img.shape[1:]}, the config says input_size {size}; "
             "re-run 'gohscore extract-slices' with the same config"
         )
-    tr_y, va_y = level_targets(tr_idx, labels), level_targets(va_idx, labels)
+    tr_y, va_y = slice_score_targets(tr_idx, labels), slice_score_targets(va_idx, labels)
 
-    recipe = score_recipe(params)
-    draw_w = sampling_weights(
-        tr_y[:, 0], balanced, recipe["balance_power"], recipe["balance_keeps_healthy_share"]
-    )
+    draw_w = sampling_weights(tr_y[:, 0], balanced, params.balance_power, params.balance_keeps_healthy_share)
     bank = None
     if synthesis:
         bank = build_bank(
@@ -347,18 +319,18 @@ def train_scores(
             tr_y,
             train_p,
             patches,
-            recipe["synthesis_probability"],
+            params.synthesis_probability,
             seed,
             device,
-            on=recipe["synthesis_on"],
+            on=params.synthesis_on,
         )
-        if bank is not None and recipe["synthesis_extent"] == "fill":
+        if bank is not None and params.synthesis_extent == "fill":
             bank.extent_pmf = extent_targets(
-                tr_y[:, 0], draw_w, recipe["synthesis_probability"], recipe["synthesis_on"]
+                tr_y[:, 0], draw_w, params.synthesis_probability, params.synthesis_on
             )
             log.info("synthetic TOT targets (5, 10, ... %%): %s", np.round(bank.extent_pmf, 3).tolist())
     weights = torch.as_tensor(draw_w, dtype=torch.float32, device=device)
-    augment = AugmentConfig.from_section(recipe["augmentation"])
+    augment = AugmentConfig.from_section(params.augmentation)
     tr_img_dev = torch.as_tensor(tr_img, device=device)
     spacing_dev = torch.as_tensor(tr_idx["pixel_spacing_mm"].to_numpy(np.float32), device=device)
     draws = label_draws(
@@ -383,68 +355,69 @@ def train_scores(
         groups,
         4 * batch_size,
         hu_window,
-        LOSSES[recipe["loss"]],
+        LOSSES[params.loss],
     )
 
     network = {
         "spatial_dims": 2,
         "in_channels": 1,
         "out_features": 3,
-        "width": int(params.get("width", 64)),
-        "head_features": int(params.get("head_features", 1024)),
-        "dropout": float(params.get("dropout", 0.5)),
+        "width": params.width,
+        "head_features": params.head_features,
+        "dropout": params.dropout,
         "pool_size": list(DEFAULT_POOL[2]),
     }
     loop_seed = int(np.random.default_rng([seed, fold]).integers(2**31))
     torch.manual_seed(loop_seed)  # the same initial weights for every ablation of a fold
-    pretrained = params.get("pretrained")
+    pretrained = params.pretrained
     model = vgg11(**network, pretrained=Path(pretrained) if pretrained else None)
-    steps = params.get("steps_per_epoch") or math.ceil(len(tr_img) / batch_size)
+    steps = params.steps_per_epoch or math.ceil(len(tr_img) / batch_size)
     cfg = LoopConfig(
-        epochs=int(params["epochs"]),
+        epochs=params.epochs,
         steps_per_epoch=int(steps),
-        lr=float(params.get("lr", 1e-4)),
-        lr_schedule=str(params.get("lr_schedule", "cosine")),
-        weight_decay=float(params.get("weight_decay", 1e-4)),
-        checkpoint_every=int(params.get("checkpoint_every", 10)),
-        amp=bool(params.get("amp", True)),
+        lr=params.lr,
+        lr_schedule=params.lr_schedule,
+        weight_decay=params.weight_decay,
+        checkpoint_every=params.checkpoint_every,
+        amp=machine.amp,
         seed=loop_seed,
     )
-    out_dir = Path(out_dir)
     identity = {
         "network": network,
-        "params": {k: v for k, v in params.items() if k != "epochs"},
+        "params": {k: v for k, v in params.to_dict().items() if k != "epochs"},
         "ablation": ablation,
         "fold": fold,
         "train": sorted(map(str, set(train_p))),
     }
-    history = fit(model, sampler, LOSSES[recipe["loss"]], validate, cfg, out_dir, device, identity=identity)
-    with atomic_path(out_dir / DRAWS) as tmp:
+    history = fit(model, sampler, LOSSES[params.loss], validate, cfg, files, device, identity=identity)
+    with atomic_path(draws_path) as tmp:
         draws.to_parquet(tmp, index=False)
     best = history.loc[history["val_loss"].idxmin()] if len(history) else None
-    write_model_card(
-        out_dir / "model.json",
-        {
-            "network": network,
-            "task": "scores",
-            "outputs": list(SCORES),
-            "output_scale": TARGET_SCALE,
-            "output_unit": "fraction of the lung area on the slice (x output_scale = %)",
+    card = ModelCard(
+        task="scores",
+        network=network,
+        input={
+            "units": "HU",
             "input_size": size,
             "hu_window": hu_window,
-            "input_scaling": "HU clipped to hu_window, mapped linearly onto [-1, 1]",
-            "slices_per_level": int(params.get("slices_per_level", 3)),
+            "scaling": "HU clipped to hu_window, mapped linearly onto [-1, 1]",
+            "slices_per_level": params.slices_per_level,
+            "slices": "axial slices resized to input_size x input_size; a level's score is the mean over its slices",
+        },
+        output={
+            "scores": list(PATTERNS),
+            "scale": TARGET_SCALE,
+            "unit": "fraction of the lung area on the slice (x scale = %)",
+            "rounding": "mean over slices and models, rounded half up to a multiple of 5, clipped to [0, 100]",
+        },
+        training={
+            "fold": fold,
+            "seed": seed,
             "ablation": ablation,
+            "params": params.to_dict(),
             "balanced_sampling": balanced,
             "synthesis": synthesis,
-            "synthesis_probability": recipe["synthesis_probability"] if synthesis else 0.0,
-            "synthesis_on": recipe["synthesis_on"] if synthesis else None,
-            "synthesis_extent": recipe["synthesis_extent"] if synthesis else None,
             "synthesis_config": asdict(SynthesisConfig()) if synthesis else None,
-            "balance_power": recipe["balance_power"] if balanced else None,
-            "balance_keeps_healthy_share": recipe["balance_keeps_healthy_share"] if balanced else None,
-            "augmentation": None if augment is None else asdict(augment),
-            "loss": recipe["loss"],
             "texture_tiles": None
             if bank is None
             else {
@@ -454,14 +427,13 @@ def train_scores(
                     set(bank.ret_pool.patients) | set(bank.gg_pool.patients if bank.gg_pool else [])
                 ),
             },
-            "fold": fold,
-            "seed": seed,
             "loop": asdict(cfg),
-            "pretrained": str(pretrained) if pretrained else None,
             "train_patients": train_p,
             "val_patients": val_p,
+            "selection": f"lowest inner-validation {params.loss} loss",
             "best_epoch": None if best is None else int(best["epoch"]),
             "best_val_loss": None if best is None else float(best["val_loss"]),
         },
     )
+    card.write(files.card)
     return history

@@ -1,4 +1,4 @@
-"""Score new scans with trained models: five levels, 15 scores, Goh stage and a QC image per scan."""
+"""The cascade on new scans: trained level and score models give five levels, 15 scores, the Goh stage and a QC image."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gohscore.cards import ModelCard
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
+from gohscore.goh import LEVELS, PATTERNS
 
 log = logging.getLogger("gohscore")
-
-PATTERNS = ("TOT", "GG", "RET")
 
 
 @dataclass
@@ -25,9 +25,9 @@ class Models:
     """The level-model ensemble and the score-model ensemble with their (shared) model cards."""
 
     levels: list[torch.nn.Module]
-    level_card: dict
+    level_card: ModelCard
     scores: list[torch.nn.Module]
-    score_card: dict
+    score_card: ModelCard
 
 
 def find_models(results: Path, ablation: str) -> tuple[list[Path], list[Path]]:
@@ -48,44 +48,53 @@ def find_models(results: Path, ablation: str) -> tuple[list[Path], list[Path]]:
 
 def load_models(level_paths: Sequence[Path], score_paths: Sequence[Path], device: torch.device) -> Models:
     """Load both ensembles and check that each shares one input convention."""
+    from gohscore.cards import check_ensemble, load_model
     from gohscore.inference import for_inference
-    from gohscore.levels.predict import check_cards
-    from gohscore.scores.predict import common_card
-    from gohscore.training import load_model
 
     levels, level_cards = zip(*(load_model(Path(p)) for p in level_paths), strict=True)
     scores, score_cards = zip(*(load_model(Path(p)) for p in score_paths), strict=True)
-    check_cards(level_cards)
-    common_card(score_cards)
+    level_card = check_ensemble(level_cards, "levels")
+    score_card = check_ensemble(score_cards, "scores")
     for net in (*levels, *scores):
         for_inference(net, device)
-    return Models(list(levels), level_cards[0], list(scores), score_cards[0])
+    return Models(list(levels), level_card, list(scores), score_card)
 
 
 def score_scan(
-    scan: Path, patient: str, models: Models, device: torch.device, fvc_percent: float | None = None
+    scan: Path,
+    patient: str,
+    models: Models,
+    device: torch.device,
+    fvc_percent: float | None = None,
+    window_stride: int | None = None,
+    amp: bool = True,
 ) -> dict:
-    """Run the cascade on one scan; return levels, scores, stage and what the QC image needs."""
+    """Run the cascade on one scan; return levels, scores, stage and what the QC image needs.
+
+    ``window_stride`` is ``levels.window_stride`` (default: the schema's).
+    """
     from gohscore import io, preprocess
-    from gohscore.ingest import resample_read_scan
     from gohscore.levels.predict import predict_levels_volume
+    from gohscore.resample import resample_read_scan
     from gohscore.scores.predict import predict_scores_slices
     from gohscore.scores.slices import extract_levels
+    from gohscore.settings import level_window_stride
     from gohscore.staging import global_extent, goh_stage, simple_stage
 
-    grid = models.level_card["input"]
+    stride = level_window_stride({} if window_stride is None else {"window_stride": window_stride})
+    grid = models.level_card.input
     original = io.read_scan(scan)  # keep it referenced: ``array`` below is a view of its pixels
     volume, geom, array = resample_read_scan(
         original, patient, float(grid["spacing_mm"]), int(grid["grid_shape"])
     )
-    index = predict_levels_volume(models.levels, volume, models.level_card, device)
+    index = predict_levels_volume(models.levels, volume, models.level_card, device, stride, amp)
     z_mm = np.asarray(preprocess.grid_index_to_world_z(index, geom), dtype=float)
     slice_k = np.asarray(preprocess.world_z_to_original_slice(z_mm, geom), dtype=float)
 
     card = models.score_card
-    per_level = int(card.get("slices_per_level", 3))
+    per_level = int(card.input["slices_per_level"])
     slices, rows, _ = extract_levels(
-        array, geom["lps_spacing_xyz_mm"], slice_k, per_level, int(card["input_size"])
+        array, geom["lps_spacing_xyz_mm"], slice_k, per_level, int(card.input["input_size"])
     )
     scores = predict_scores_slices(models.scores, slices, card, device)
     extent = global_extent(scores[:, 0])
@@ -93,7 +102,7 @@ def score_scan(
     levels = pd.DataFrame(
         {
             "patient": patient,
-            "level": np.arange(1, 6),
+            "level": np.array(LEVELS),
             "z_mm": z_mm,
             "original_slice": np.rint(slice_k).astype(int),
             "original_slice_float": slice_k,

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from gohscore.errors import GohscoreError
+from gohscore.goh import LEVELS, round_to_5
 from gohscore.phantom.cohort import generate_patient
-from gohscore.phantom.labels import LEVELS, area_percentages, consistent_scores, make_consistent, round_to_5
+from gohscore.phantom.labels import area_percentages, consistent_scores, make_consistent
 from gohscore.phantom.observers import observer_patients, observer_rows
 from gohscore.phantom.render import HU
-from gohscore.phantom.sizes import parse_params
+from gohscore.phantom.sizes import PhantomParams
 from gohscore.phantom.vessels import CapsuleStamper, CapsuleTable, grow_tree
 
 TINY = {
@@ -24,16 +25,12 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def params():
-    return parse_params(TINY)
+    return PhantomParams.from_section(TINY)
 
 
 @pytest.fixture(scope="module")
 def cohort(params):
     return [generate_patient(f"P{i:04d}", params, 7) for i in range(1, 31)]
-
-
-def test_round_to_5_is_half_up():
-    assert [round_to_5(x) for x in (0, 2.4999, 2.5, 7.5, 12.5, 97.5, 100)] == [0, 0, 5, 10, 15, 100, 100]
 
 
 def test_consistent_scores_keep_tot_between_max_and_sum():
@@ -87,7 +84,7 @@ def test_tissue_hu_in_range(cohort):
 
 
 def test_disease_hu_in_range():
-    params = parse_params({**TINY, "size": "demo"})
+    params = PhantomParams.from_section({**TINY, "size": "demo"})
     pat = generate_patient("P0004", params, 7)  # severity 0.83 with seed 7
     res = pat.levels[4]
     gg_only = res.gg & ~res.ret
@@ -120,11 +117,13 @@ def test_observer_rows_are_rounded_consistent_and_deterministic(cohort):
 
 def test_bad_params_raise_user_errors():
     with pytest.raises(GohscoreError, match="size"):
-        parse_params({**TINY, "size": "huge"})
-    with pytest.raises(GohscoreError, match="lacks"):
-        parse_params({"size": "tiny"})
+        PhantomParams.from_section({**TINY, "size": "huge"})
+    with pytest.raises(GohscoreError, match="phantom.n_patiens"):  # a misspelt key is refused, not ignored
+        PhantomParams.from_section({**TINY, "n_patiens": 3})
+    with pytest.raises(GohscoreError, match="phantom.n_patients"):  # ids are P0001..P9999
+        PhantomParams.from_section({**TINY, "n_patients": 10000})
     with pytest.raises(GohscoreError, match="n_observer_patients"):
-        parse_params({**TINY, "n_observer_patients": 99})
+        PhantomParams.from_section({**TINY, "n_observer_patients": 99})
 
 
 def _segment_distance(px, py, pw, caps):
@@ -137,7 +136,7 @@ def _segment_distance(px, py, pw, caps):
 
 
 def test_capsule_stamper_matches_brute_force_distances(params):
-    pat = generate_patient("P0002", parse_params({**TINY, "size": "demo"}), 7)
+    pat = generate_patient("P0002", PhantomParams.from_section({**TINY, "size": "demo"}), 7)
     anat = pat.anatomy
     rng = np.random.default_rng(3)
     x0, y0, _ = anat.origin_xyz_mm

@@ -10,9 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from conftest import GRID_PARAMS, chest_array, chest_image, resample_cohort, write_cohort, write_dicom_series
 
 from gohscore.cli import main as cli_main
+from tests.conftest import (
+    GRID_PARAMS,
+    chest_array,
+    chest_image,
+    resample_cohort,
+    write_cohort,
+    write_dicom_series,
+)
 
 PARAMS = GRID_PARAMS
 

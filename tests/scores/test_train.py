@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import torch
-from test_lungmask import synthetic_slice
 
+from gohscore.cards import load_model
 from gohscore.commands import predict_scores, train_scores
 from gohscore.scores.predict import predict_scores_slices
-from gohscore.training import load_model
+from tests.scores.test_lungmask import synthetic_slice
 
 SIZE = 32
 PARAMS = {
@@ -31,8 +31,6 @@ PARAMS = {
     "checkpoint_every": 1,
     "synthesis_probability": 0.5,
     "pretrained": None,
-    "device": "cpu",
-    "amp": False,
 }
 
 
@@ -107,8 +105,16 @@ def _train(root, ablation: str, fold: int, patches: str = "patches.parquet") -> 
                 json.dumps(PARAMS),
                 "--seed",
                 "3",
-                "--out-dir",
-                str(root / ablation / f"fold{fold}"),
+                "--model",
+                str(root / ablation / f"fold{fold}" / "model.pt"),
+                "--card",
+                str(root / ablation / f"fold{fold}" / "model.json"),
+                "--history",
+                str(root / ablation / f"fold{fold}" / "history.parquet"),
+                "--draws",
+                str(root / ablation / f"fold{fold}" / "draws.parquet"),
+                "--device",
+                "cpu",
             ]
         )
         == 0
@@ -121,9 +127,11 @@ def test_train_scores_writes_model_card_history(cohort, ablation):
     out = cohort / ablation / "fold0"
     assert (out / "model.pt").is_file() and (out / "history.parquet").is_file()
     card = json.loads((out / "model.json").read_text(encoding="utf-8"))
-    assert card["outputs"] == ["TOT", "GG", "RET"] and card["input_size"] == SIZE
+    assert card["task"] == "scores" and card["output"]["scores"] == ["TOT", "GG", "RET"]
+    assert card["input"]["input_size"] == SIZE and "torch" in card["software"]
+    card = card["training"]
     assert card["ablation"] == ablation and card["fold"] == 0 and card["seed"] == 3
-    assert "torch" in card["versions"]
+    assert card["params"]["width"] == 2 and "ablations" not in card["params"]
     fold0 = {"P0", "P2", "P4"}
     assert not fold0 & set(card["train_patients"]) and not fold0 & set(card["val_patients"])
     history = pd.read_parquet(out / "history.parquet")
@@ -138,7 +146,7 @@ def test_train_scores_writes_model_card_history(cohort, ablation):
 def test_train_scores_without_patches_uses_procedural_textures(cohort):
     _train(cohort, "balanced_synthesis", 1, patches="no_patches.parquet")
     card = json.loads((cohort / "balanced_synthesis" / "fold1" / "model.json").read_text(encoding="utf-8"))
-    assert card["texture_tiles"]["patients"] == ["<procedural>"]
+    assert card["training"]["texture_tiles"]["patients"] == ["<procedural>"]
 
 
 def test_predict_scores_tables(cohort):

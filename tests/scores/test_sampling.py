@@ -1,4 +1,4 @@
-"""Balanced sampling weights and draws; rounding half up to multiples of 5."""
+"""Balanced sampling weights and draws."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gohscore.scores.rounding import round_half_up_5, round_score, round_score_torch
 from gohscore.scores.sampling import balanced_weights, draw_indices, sampling_weights
-
-
-def test_round_half_up():
-    assert round_half_up_5([2.5, 7.5, 12.4, 12.5, 0.0, 2.4]).tolist() == [5, 10, 10, 15, 0, 0]
-    assert round_score([-3.0, 101.0, 97.6]).tolist() == [0, 100, 100]
-    assert round_score_torch(torch.tensor([2.5, 7.5, 12.4, -4.0])).tolist() == [5, 10, 10, 0]
 
 
 def test_weights_inverse_to_counts():

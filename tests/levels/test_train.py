@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from test_levels import CPU, TINY_PARAMS, write_toy_cohort
 
-from gohscore.levels.data import ResidentVolumes, grid_of, level_targets, manifest_geometries
+from gohscore.levels.data import ResidentVolumes, grid_of, level_index_targets, manifest_geometries
 from gohscore.levels.train import make_validate, network_args, train_levels
 from gohscore.networks import vgg11
+from gohscore.settings import LevelParams
+from tests.levels.toy import CPU, TINY_PARAMS, write_toy_cohort
 
 
 def _train(paths: dict[str, Path], out: Path, **params: object) -> pd.DataFrame:
@@ -23,7 +24,7 @@ def _train(paths: dict[str, Path], out: Path, **params: object) -> pd.DataFrame:
         pd.read_parquet(paths["manifest"]),
         pd.read_parquet(paths["labels"]),
         pd.read_parquet(paths["folds"]),
-        {**TINY_PARAMS, **params},
+        LevelParams.from_section({**TINY_PARAMS, **params}),
         11,
         out,
     )
@@ -33,9 +34,9 @@ def _validation_loss(paths: dict[str, Path], patients: list[str], weights: dict)
     """Inner-validation loss (mean level error, mm) of the tiny level net holding ``weights``."""
     geoms = manifest_geometries(pd.read_parquet(paths["manifest"]), patients, "manifest")
     side, spacing = grid_of(geoms, "manifest")
-    targets = level_targets(pd.read_parquet(paths["labels"]), geoms, "labels")
+    targets = level_index_targets(pd.read_parquet(paths["labels"]), geoms, "labels")
     data = ResidentVolumes.load(paths["volumes"], patients, side, TINY_PARAMS["hu_window"], CPU, targets)
-    model = vgg11(**network_args(TINY_PARAMS))
+    model = vgg11(**network_args(LevelParams.from_section(TINY_PARAMS)))
     model.load_state_dict(weights)
     model.eval()
     validate = make_validate(data, int(TINY_PARAMS["crop_z"]), spacing, CPU, amp=False)

@@ -11,13 +11,13 @@ import pydicom
 import SimpleITK as sitk
 
 from gohscore.cli import main as cli
+from gohscore.goh import SCORE_COLUMNS, Z_COLUMNS
 from gohscore.io import check_nifti_complete
 from gohscore.phantom.cohort import generate_patient, volume_image, write_patient
 from gohscore.phantom.dicom import write_dicom_series
-from gohscore.phantom.labels import SCORE_COLUMNS, Z_COLUMNS
 from gohscore.phantom.nifti import write_nifti_gz
 from gohscore.phantom.observers import observer_patients
-from gohscore.phantom.sizes import PATIENT_KEYS, parse_params
+from gohscore.phantom.sizes import PatientParams, PhantomParams
 
 TINY = {"n_patients": 6, "size": "tiny", "dicom_every": 3, "n_observer_patients": 2, "patches_per_pattern": 1}
 
@@ -29,7 +29,7 @@ def _read_series(folder):
 
 
 def test_dicom_round_trip_matches_nifti(tmp_path):
-    pat = generate_patient("P0003", parse_params(TINY), 7)
+    pat = generate_patient("P0003", PhantomParams.from_section(TINY), 7)
     write_dicom_series(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm, "P0003", tmp_path / "dcm", 7)
     nifti = tmp_path / "P0003.nii.gz"
     sitk.WriteImage(volume_image(pat.volume, pat.spacing_xyz_mm, pat.origin_xyz_mm), str(nifti), True)
@@ -76,7 +76,7 @@ def test_streamed_scan_equals_generated_volume(tmp_path, monkeypatch):
     import gohscore.phantom.cohort as cohort
 
     monkeypatch.setattr(cohort, "SLAB_SLICES", 3)  # several slabs, the last one short
-    params = parse_params(TINY)
+    params = PhantomParams.from_section(TINY)
     for pid in ("P0002", "P0003"):  # NIfTI, DICOM (dicom_every 3)
         pat = generate_patient(pid, params, 7)
         part = write_patient(pid, params, 7, tmp_path / "s" / pid, tmp_path / "p" / pid)
@@ -90,7 +90,7 @@ def test_streamed_scan_equals_generated_volume(tmp_path, monkeypatch):
 
 def test_phantom_commands_end_to_end(tmp_path):
     """Per-patient jobs get only the patient keys (as in the workflow); the tables pick the observers."""
-    params = json.dumps({k: TINY[k] for k in PATIENT_KEYS})
+    params = json.dumps({k: TINY[k] for k in PatientParams.keys()})
     out = tmp_path / "phantom"
     parts = []
     for i in range(1, 7):

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import yaml
-from workflow_helpers import scratch_workdir, snakemake
+
+from tests.workflow.helpers import scratch_workdir, snakemake
 
 PHANTOM = {
     "n_patients": 4,

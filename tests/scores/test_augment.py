@@ -68,7 +68,9 @@ def test_noise_has_the_drawn_sd():
 
 
 def test_drawn_parameters_fill_their_ranges():
-    cfg = AugmentConfig(rotate_deg=10.0, translate_fraction=0.05, scale=(0.95, 1.05), flip_probability=0.5)
+    cfg = AugmentConfig(
+        rotate_deg=10.0, translate_fraction=0.05, scale=(0.95, 1.05), flip_probability=0.5, noise_hu=20.0
+    )
     p = draw_augment(4000, cfg, torch.Generator().manual_seed(0), torch.device("cpu"))
     deg = p.angle.rad2deg()
     assert -10 <= float(deg.min()) < -9.5 and 9.5 < float(deg.max()) <= 10
@@ -80,7 +82,7 @@ def test_drawn_parameters_fill_their_ranges():
 
 def test_augment_batch_is_seeded_and_off_when_disabled():
     x = torch.stack([_image(seed=s) for s in range(4)])
-    cfg = AugmentConfig()
+    cfg = AugmentConfig.defaults()
     a = augment_batch(x, cfg, torch.Generator().manual_seed(9))
     b = augment_batch(x, cfg, torch.Generator().manual_seed(9))
     assert torch.equal(a, b) and not torch.allclose(a, x, atol=1.0)

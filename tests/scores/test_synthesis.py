@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 import torch
-from test_lungmask import synthetic_slice
 
 from gohscore.errors import GohscoreError
 from gohscore.scores.synthesis import (
@@ -30,6 +29,7 @@ from gohscore.scores.textures import (
     sample_texture,
 )
 from gohscore.scores.train import build_bank
+from tests.scores.test_lungmask import synthetic_slice
 
 
 def _healthy(size: int = 64, seed: int = 0):
@@ -220,6 +220,7 @@ def test_synthesis_never_uses_a_held_out_patch(tmp_path):
         0,
         torch.device("cpu"),
         SynthesisConfig(gg_patch_probability=1.0),
+        on="healthy",
     )
     assert set(bank.ret_pool.patients) | set(bank.gg_pool.patients) <= {"T1", "T2"}
     for seed in range(10):
@@ -251,6 +252,7 @@ def test_procedural_fallback_without_patches():
         0.5,
         0,
         torch.device("cpu"),
+        on="healthy",
     )
     assert bank.gg_pool is None and set(bank.ret_pool.patients) == {PROCEDURAL}
     tile = bank.ret_pool.tiles[0].numpy()

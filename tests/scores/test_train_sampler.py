@@ -1,26 +1,19 @@
 """The score ablations' wiring: draws follow the claimed weights; synthesis replaces exactly the draws its
-mode allows; synthetic extents aim at the under-filled bins; the recipe keys are checked."""
+mode allows; synthetic extents aim at the under-filled bins."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
-from test_lungmask import synthetic_slice
 
-from gohscore.errors import GohscoreError
-from gohscore.levels.train import DEFAULTS as LEVEL_DEFAULTS
 from gohscore.scores.sampling import balanced_weights, sampling_weights
 from gohscore.scores.synthesis import apply_synthesis, draw_extents, draw_params, extent_targets, fit_extent
 from gohscore.scores.textures import procedural_pool
-from gohscore.scores.train import RECIPE_DEFAULTS, TARGET_SCALE, build_bank, make_sampler, score_recipe
+from gohscore.scores.train import TARGET_SCALE, build_bank, make_sampler
+from tests.scores.test_lungmask import synthetic_slice
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 WINDOW = [-1500.0, 1500.0]
 NO_PATCHES = pd.DataFrame(columns=["file", "pattern", "patient"])
@@ -154,25 +147,3 @@ def test_fitted_extents_land_near_their_targets():
     assert (np.abs(tot - target) <= 5.0).mean() > 0.9
     free = apply_synthesis(torch.full((n, 64, 64), -850.0), lungs, params, pool, None, torch.ones(n))
     assert float(free.scores[:, 0].mean()) > float(tot.mean()) + 10  # free extents run much larger
-
-
-def test_recipe_defaults_are_the_schemas():
-    """The code's fallbacks for the recipe keys (and the level crop mode) equal the config schema's defaults."""
-    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text(encoding="utf-8"))
-    scores = schema["properties"]["scores"]["properties"]
-    for key, value in RECIPE_DEFAULTS.items():
-        assert scores[key]["default"] == json.loads(json.dumps(value)), key  # tuples read as lists
-    inner = scores["augmentation"]["oneOf"][1]["properties"]
-    assert {k: v["default"] for k, v in inner.items()} == scores["augmentation"]["default"]
-    assert (
-        schema["properties"]["levels"]["properties"]["crop_sampling"]["default"]
-        == LEVEL_DEFAULTS["crop_sampling"]
-    )
-
-
-def test_recipe_keys_are_checked():
-    assert score_recipe({})["synthesis_on"] == "healthy"
-    with pytest.raises(GohscoreError, match="synthesis_on"):
-        score_recipe({"synthesis_on": "all"})
-    with pytest.raises(GohscoreError, match="balance_power"):
-        score_recipe({"balance_power": 2})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_levels import CPU, LEVEL_OFFSETS, SIDE, toy_volume
 
 from gohscore.errors import GohscoreError
 from gohscore.levels.data import CropSampler, ResidentVolumes, crop_start_bounds, crop_start_range
 from gohscore.levels.decode import window_starts
 from gohscore.networks import vgg11
+from tests.levels.toy import CPU, LEVEL_OFFSETS, SIDE, toy_volume
 
 
 def _data(bases=(3.0, 8.0, 11.0)) -> tuple[ResidentVolumes, np.ndarray]:

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import REPO, job_counts, scratch_workdir, snakemake
+
+from tests.workflow.helpers import REPO, job_counts, scratch_workdir, snakemake
 
 
 @pytest.fixture()

@@ -1,0 +1,1 @@
+"""Tests of gohscore, laid out like the package (tests/levels/ for gohscore.levels, ...)."""
