@@ -88,6 +88,106 @@ def write_dicom_series(
     return files
 
 
+def tilted(image: sitk.Image, degrees: float) -> sitk.Image:
+    """A copy of ``image`` whose slices are tilted by ``degrees`` about world x (as a gantry tilt does)."""
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    out = sitk.Image(image)
+    out.SetDirection((1, 0, 0, 0, c, -s, 0, s, c))
+    return out
+
+
+def set_rescale(files: list[Path], pairs: list[tuple[float, float]]) -> np.ndarray:
+    """Re-store slice k of a written series with RescaleSlope/Intercept ``pairs[k % len(pairs)]``.
+
+    Returns the true HU (zyx, file order): stored value * slope + intercept, exactly.
+    """
+    import pydicom
+
+    truth = []
+    for k, file in enumerate(files):
+        ds = pydicom.dcmread(file)
+        hu = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        slope, intercept = pairs[k % len(pairs)]
+        stored = np.round((hu - intercept) / slope) + (
+            k % 2
+        )  # odd stored values: fractional HU for slope 0.5
+        signed = bool(stored.min() < 0)
+        ds.PixelRepresentation = int(signed)
+        ds.PixelData = stored.astype(np.int16 if signed else np.uint16).tobytes()
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        ds.save_as(file)
+        truth.append(stored * slope + intercept)
+    return np.stack(truth)
+
+
+def zip_tree(folder: Path, archive: Path, prefix: str = "") -> Path:
+    """Zip every file under ``folder`` into ``archive`` (member names ``prefix`` + path relative to ``folder``)."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.write(file, prefix + file.relative_to(folder).as_posix())
+    return archive
+
+
+def write_dicomdir(files: list[Path], out_dir: Path) -> Path:
+    """Copy a written series into a DICOM file-set (PT*/ST*/SE*/IM* and a DICOMDIR) with pydicom; return the DICOMDIR."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    fileset = FileSet()
+    for file in files:
+        ds = pydicom.dcmread(file)
+        ds.PatientID, ds.StudyDate, ds.StudyTime, ds.StudyID = "P1", "20240101", "120000", "1"
+        ds.SeriesNumber = 2
+        fileset.add(ds)
+    fileset.write(out_dir)
+    return out_dir / "DICOMDIR"
+
+
+def write_enhanced_ct(array: np.ndarray, path: Path, spacing_mm: float = 6.0, step_mm: float = 7.5) -> Path:
+    """Write a zyx int16 HU array as one multi-frame Enhanced CT file (pydicom; frames bottom first)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = (
+        "CT",
+        "1.2.826.0.1.3680043.2.1125.77",
+        "1.2.826.0.1",
+    )
+    ds.NumberOfFrames, (ds.Rows, ds.Columns) = array.shape[0], array.shape[1:]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    measures, plane, value = Dataset(), Dataset(), Dataset()
+    measures.PixelSpacing, measures.SliceThickness = [spacing_mm, spacing_mm], step_mm
+    plane.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    value.RescaleIntercept, value.RescaleSlope, value.RescaleType = 0, 1, "HU"
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([plane])
+    shared.PixelValueTransformationSequence = Sequence([value])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for k in range(array.shape[0]):
+        position, frame = Dataset(), Dataset()
+        position.ImagePositionPatient = [0.0, 0.0, k * step_mm]
+        frame.PlanePositionSequence = Sequence([position])
+        frames.append(frame)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = np.ascontiguousarray(array, dtype="<i2").tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
 def labels_row(patient: str, image: sitk.Image, seed: int = 0) -> dict:
     """A valid labels row with levels inside ``image``'s z range."""
     rng = np.random.default_rng([seed, sum(map(ord, patient))])
@@ -132,7 +232,18 @@ def cohort(tmp_path: Path) -> Path:
     return write_cohort(tmp_path / "cohort", {f"P{i}": chest_image(seed=i) for i in range(3)})
 
 
-__all__ = ["chest_array", "chest_image", "labels_row", "write_cohort", "write_dicom_series"]
+__all__ = [
+    "chest_array",
+    "chest_image",
+    "labels_row",
+    "set_rescale",
+    "tilted",
+    "write_cohort",
+    "write_dicom_series",
+    "write_dicomdir",
+    "write_enhanced_ct",
+    "zip_tree",
+]
 
 
 GRID_PARAMS = '{"spacing_mm": 6.0, "shape": 48}'  # a small grid that keeps the tests fast

@@ -4,6 +4,7 @@ import stat
 
 import pytest
 
+from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
 
 
@@ -33,3 +34,29 @@ def test_directory_replaced_as_a_whole(tmp_path):
     with atomic_path(out, directory=True) as tmp:
         (tmp / "new.npy").write_text("new", encoding="utf-8")
     assert sorted(p.name for p in out.iterdir()) == ["new.npy"]
+
+
+def test_an_output_that_cannot_be_written_is_a_user_error(tmp_path) -> None:
+    """A file where the output's folder should be: one GohscoreError naming the folder, nothing left."""
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(GohscoreError, match=r"results/tiny: cannot write table.parquet"):
+        with atomic_path(blocker / "tiny" / "table.parquet") as tmp:
+            tmp.write_text("x", encoding="utf-8")
+    with pytest.raises(GohscoreError, match="cannot write slices"):
+        with atomic_path(blocker / "slices", directory=True):
+            pass
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
+
+
+def test_a_full_disk_while_writing_is_a_user_error_and_leaves_nothing(tmp_path) -> None:
+    import errno
+
+    with pytest.raises(GohscoreError, match=r"cannot write volume.npy \(No space left on device\)"):
+        with atomic_path(tmp_path / "out" / "volume.npy") as tmp:
+            tmp.write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list((tmp_path / "out").iterdir()) == []
+    with pytest.raises(ValueError):  # other errors pass through unchanged
+        with atomic_path(tmp_path / "out" / "x.txt"):
+            raise ValueError("bad data")

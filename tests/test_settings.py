@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from gohscore.commands.options import add_machine_options, machine_from_args
 from gohscore.errors import GohscoreError
 from gohscore.phantom.sizes import SIZES, PatientParams, PhantomParams
 from gohscore.scores.augment import AugmentConfig
@@ -70,7 +72,7 @@ def test_every_key_has_a_default_and_a_description():
 
 def test_training_keys_leave_out_inference_workflow_and_machine_keys():
     assert "window_stride" not in LevelParams.keys() and "device" not in LevelParams.keys()
-    assert not {"ablations", "final_ablation", "device", "amp"} & set(ScoreParams.keys())
+    assert not {"ablations", "final_ablation", "device", "amp", "deterministic"} & set(ScoreParams.keys())
     assert set(SLICE_KEYS) <= set(ScoreParams.keys())
     assert set(PatientParams.keys()) == {"size", "dicom_every", "patches_per_pattern"}
 
@@ -136,3 +138,21 @@ def test_shipped_configs_follow_the_schema(name):
     assert not errors, [e.message for e in errors]
     for cls, _ in SECTIONS:  # and every section builds its object
         cls.from_section(config[cls.SECTION])
+
+
+def test_machine_options_of_the_commands():
+    """--device/--amp/--deterministic give the machine: section; absent ones take the schema's defaults."""
+    parser = argparse.ArgumentParser()
+    add_machine_options(parser)
+    assert machine_from_args(parser.parse_args([])) == MachineParams.from_section({})
+    assert MachineParams.from_section({}).deterministic is False
+    got = machine_from_args(parser.parse_args(["--device", "cpu", "--amp", "off", "--deterministic", "on"]))
+    assert got == MachineParams(device="cpu", amp=False, deterministic=True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--deterministic", "yes"])
+    bare = argparse.ArgumentParser()
+    add_machine_options(bare, amp=False, deterministic=False)  # a command that uses neither
+    args = bare.parse_args(["--device", "cpu"])
+    assert machine_from_args(args) == MachineParams.from_section({"device": "cpu"})
+    with pytest.raises(SystemExit):
+        bare.parse_args(["--deterministic", "on"])

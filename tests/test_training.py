@@ -1,14 +1,31 @@
-"""The shared loop: device choice, loss goes down, bit-identical resume, the files it writes."""
+"""The shared loop: device choice, precision, determinism, loss goes down, bit-identical resume
+(also from a torn checkpoint), the files it writes."""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import warnings
 
 import pandas as pd
 import pytest
 import torch
 
+import gohscore.training as training
 from gohscore.errors import GohscoreError
 from gohscore.networks import vgg11
-from gohscore.training import LoopConfig, RunFiles, fit, lr_at, select_device
+from gohscore.training import (
+    LoopConfig,
+    RunFiles,
+    autocast,
+    choose_precision,
+    configure_determinism,
+    fit,
+    lr_at,
+    machine_record,
+    make_scaler,
+    select_device,
+)
 
 CPU = torch.device("cpu")
 
@@ -178,3 +195,203 @@ def test_run_files_are_written_where_named(tmp_path) -> None:
     fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, files, CPU)
     assert (tmp_path / "w" / "net.pt").is_file() and (tmp_path / "h" / "curves.parquet").is_file()
     assert (tmp_path / "w" / "checkpoint.pt").is_file() and not (tmp_path / "c").exists()
+
+
+def _counting(validate):
+    """``validate`` that counts its calls (one per epoch trained) in ``.calls``."""
+
+    def wrapped(model: torch.nn.Module) -> dict[str, float]:
+        wrapped.calls += 1
+        return validate(model)
+
+    wrapped.calls = 0
+    return wrapped
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_torn_checkpoint_resumes_from_the_previous_one(tmp_path, caplog) -> None:
+    """checkpoint.pt cut to half its bytes after epoch 4: the run resumes at epoch 3 from
+    checkpoint.prev.pt, warns, and ends with an unbroken 6-epoch run's weights and history."""
+    sample, validate = _problem()
+    six = LoopConfig(epochs=6, steps_per_epoch=3, lr=3e-3, checkpoint_every=1, seed=5)
+    four = LoopConfig(**{**six.__dict__, "epochs": 4})
+    loss = torch.nn.functional.mse_loss
+    full = fit(_net(), sample, loss, validate, six, tmp_path / "a", CPU)
+    run = tmp_path / "b"
+    fit(_net(), sample, loss, validate, four, run, CPU)
+    assert torch.load(run / "checkpoint.prev.pt", weights_only=True)["epoch"] == 3
+    ckpt = run / "checkpoint.pt"
+    data = ckpt.read_bytes()
+    with open(ckpt, "r+b") as f:  # torn in place, as a crash during a non-atomic copy would leave it
+        f.truncate(len(data) // 2)
+    counted = _counting(validate)
+    with caplog.at_level("WARNING", logger="gohscore"):
+        hist = fit(_net(), sample, loss, counted, six, run, CPU)
+    assert counted.calls == 3  # epochs 4, 5 and 6: epochs 1-3 came from checkpoint.prev.pt
+    assert "cannot be read" in caplog.text and "checkpoint.prev.pt at epoch 3" in caplog.text
+    assert (run / "checkpoint.pt.corrupt").is_file()
+    pd.testing.assert_frame_equal(full.drop(columns="seconds"), hist.drop(columns="seconds"))
+    for name in ("model.pt",):
+        assert _same_weights(
+            torch.load(tmp_path / "a" / name, weights_only=True), torch.load(run / name, weights_only=True)
+        )
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert b["epoch"] == 6 and _same_weights(a["model"], b["model"])
+    assert _same_weights(a["best_state"], b["best_state"])
+
+
+def test_unreadable_checkpoints_train_from_scratch(tmp_path, caplog) -> None:
+    """Both checkpoints unreadable (or the previous one missing): a warning and a fresh run, no crash."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=2, steps_per_epoch=2, lr=3e-3, checkpoint_every=1, seed=5)
+    loss = torch.nn.functional.mse_loss
+    fresh = fit(_net(), sample, loss, validate, cfg, tmp_path / "a", CPU)
+    run = tmp_path / "b"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a zip")
+    (run / "checkpoint.prev.pt").write_bytes(b"")
+    counted = _counting(validate)
+    with caplog.at_level("WARNING", logger="gohscore"):
+        hist = fit(_net(), sample, loss, counted, cfg, run, CPU)
+    assert counted.calls == 2 and "training from scratch" in caplog.text
+    assert (run / "checkpoint.pt.corrupt").is_file() and (run / "checkpoint.prev.pt.corrupt").is_file()
+    pd.testing.assert_frame_equal(fresh.drop(columns="seconds"), hist.drop(columns="seconds"))
+    # a torn checkpoint.pt with no previous one: the same
+    torch.save({"model": {}}, run / "checkpoint.pt")  # readable, but not a whole checkpoint
+    (run / "checkpoint.prev.pt").unlink()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gohscore"):
+        fit(_net(), sample, loss, validate, cfg, run, CPU)
+    assert "lacks optimizer" in caplog.text and "does not exist" in caplog.text
+
+
+def test_each_checkpoint_keeps_the_one_before(tmp_path) -> None:
+    """After epoch k, checkpoint.pt holds epoch k and checkpoint.prev.pt epoch k - 1, in separate files."""
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=3, steps_per_epoch=1, lr=3e-3, checkpoint_every=1, seed=5)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    now, before = tmp_path / "checkpoint.pt", tmp_path / "checkpoint.prev.pt"
+    assert torch.load(now, weights_only=True)["epoch"] == 3
+    assert torch.load(before, weights_only=True)["epoch"] == 2
+    assert not now.samefile(before)
+    assert not list(tmp_path.glob(".*.tmp*"))  # no temporary file left behind
+
+
+def test_precision_follows_the_gpus_capability(monkeypatch) -> None:
+    """bf16 from compute capability 8 on, fp16 below; fp32 on the CPU or with amp off."""
+    cuda = torch.device("cuda")
+    capability = {"value": (8, 0)}
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability["value"])
+    for cap, expected in [
+        ((9, 0), "bf16"),
+        ((8, 6), "bf16"),
+        ((8, 0), "bf16"),
+        ((7, 5), "fp16"),
+        ((6, 0), "fp16"),
+    ]:
+        capability["value"] = cap
+        assert choose_precision(cuda, amp=True) == expected, cap
+        assert choose_precision(cuda, amp=False) == "fp32"
+    assert choose_precision(CPU, amp=True) == "fp32" and choose_precision(CPU, amp=False) == "fp32"
+    assert machine_record(cuda, True, False) == {
+        "device": "cuda",
+        "precision": "fp16",
+        "deterministic": False,
+    }
+    assert machine_record(CPU, True, True) == {"device": "cpu", "precision": "fp32", "deterministic": True}
+    # inference's autocast(device, amp) follows the same rule
+    assert isinstance(autocast(CPU, True), contextlib.nullcontext)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that this machine has no CUDA
+        assert autocast(cuda, True).fast_dtype == torch.float16
+        capability["value"] = (9, 0)
+        assert autocast(cuda, True).fast_dtype == torch.bfloat16
+    assert isinstance(autocast(cuda, False), contextlib.nullcontext)
+    assert autocast(CPU, precision="fp16").fast_dtype == torch.float16
+
+
+def test_fp16_trains_with_a_gradient_scaler(tmp_path, monkeypatch) -> None:
+    """Under fp16 every step goes through a GradScaler, whose state the checkpoint keeps and resume restores."""
+    assert isinstance(make_scaler("fp16", CPU), torch.amp.GradScaler)
+    assert make_scaler("bf16", CPU) is None and make_scaler("fp32", CPU) is None
+    made = []
+
+    class Spy(torch.amp.GradScaler):
+        calls = {"scale": 0, "step": 0, "update": 0}
+
+        def scale(self, outputs):
+            if not hasattr(self, "start"):
+                self.start = self.state_dict()  # the state it began training with
+            Spy.calls["scale"] += 1
+            return super().scale(outputs)
+
+        def step(self, optimizer, *args, **kwargs):
+            Spy.calls["step"] += 1
+            return super().step(optimizer, *args, **kwargs)
+
+        def update(self, new_scale=None):
+            Spy.calls["update"] += 1
+            return super().update(new_scale)
+
+    def spy_scaler(precision, device):
+        assert precision == "fp16"
+        made.append(Spy(device.type))
+        return made[-1]
+
+    monkeypatch.setattr(training, "choose_precision", lambda device, amp=True: "fp16")
+    monkeypatch.setattr(training, "make_scaler", spy_scaler)
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=2, steps_per_epoch=3, lr=3e-3, checkpoint_every=1, seed=5)
+    hist = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    assert Spy.calls == {"scale": 6, "step": 6, "update": 6} and len(hist) == 2
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["scaler"]
+    assert saved == made[0].state_dict() and saved["_growth_tracker"] == 6
+    longer = LoopConfig(**{**cfg.__dict__, "epochs": 3})
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, longer, tmp_path, CPU)
+    assert made[1].start == saved  # the resumed run's scaler starts where the checkpoint left it
+
+
+@pytest.fixture
+def restore_determinism(monkeypatch):
+    """Leave torch's global determinism switches and CUBLAS_WORKSPACE_CONFIG as they were."""
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "unset")  # records the original value for undo
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    yield
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2:]
+
+
+def test_deterministic_switch(restore_determinism) -> None:
+    """On: deterministic algorithms, cuDNN deterministic without autotuning, the cuBLAS workspace on CUDA."""
+    configure_determinism(True, CPU)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ  # the CPU needs none
+    configure_determinism(True, torch.device("cuda"))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"  # a value the user set is kept
+    configure_determinism(True, torch.device("cuda"))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    configure_determinism(False, CPU)
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+
+
+def test_deterministic_cpu_runs_repeat(tmp_path, restore_determinism) -> None:
+    """With deterministic kernels on, two runs give the same weights (and nothing in the loop refuses them)."""
+    configure_determinism(True, CPU)
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=2, steps_per_epoch=2, lr=3e-3, checkpoint_every=1, seed=5)
+    for run in ("a", "b"):
+        fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / run, CPU)
+    a, b = (torch.load(tmp_path / run / "model.pt", weights_only=True) for run in ("a", "b"))
+    assert _same_weights(a, b)

@@ -17,6 +17,8 @@ log = logging.getLogger("gohscore")
 IMAGE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr")
 #: data files that belong to a header file (``.mhd`` + ``.raw``, ``.nhdr`` + ``.raw``)
 COMPANION_SUFFIXES: tuple[str, ...] = (".raw", ".zraw", ".raw.gz")
+#: archive endings accepted in ``scans/``: read as the folder they unpack to
+ARCHIVE_SUFFIXES: tuple[str, ...] = (".zip",)
 #: table file endings, in the order they are looked for
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx", ".parquet")
 
@@ -30,13 +32,22 @@ def image_suffix(path: str | Path) -> str | None:
     return None
 
 
+def archive_suffix(path: str | Path) -> str | None:
+    """Return the recognised archive ending of ``path`` (lower case), or None."""
+    name = Path(path).name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    return None
+
+
 def _visible(path: Path) -> bool:
     """True for entries that are not hidden (``.DS_Store``, ``._x``, ``.git``)."""
     return not path.name.startswith(".")
 
 
 def discover_scans(cohort_dir: str | Path) -> dict[str, Path]:
-    """Map patient id -> scan entry (image file or folder) under ``<cohort>/scans/``, sorted by id."""
+    """Map patient id -> scan entry (image file, folder or .zip) under ``<cohort>/scans/``, sorted by id."""
     cohort = Path(cohort_dir)
     scans_dir = cohort / "scans"
     if not cohort.is_dir():
@@ -54,12 +65,14 @@ def discover_scans(cohort_dir: str | Path) -> dict[str, Path]:
         if entry.is_dir():
             patient = entry.name
         else:
-            suffix = image_suffix(entry)
+            suffix = image_suffix(entry) or archive_suffix(entry)
             if suffix is None:
                 if entry.name.lower().endswith(COMPANION_SUFFIXES):
                     continue
                 log.warning(
-                    "ignoring %s: not a scan (expected %s or a folder)", entry, ", ".join(IMAGE_SUFFIXES)
+                    "ignoring %s: not a scan (expected %s or a folder)",
+                    entry,
+                    ", ".join(IMAGE_SUFFIXES + ARCHIVE_SUFFIXES),
                 )
                 continue
             patient = entry.name[: -len(suffix)]
@@ -70,7 +83,7 @@ def discover_scans(cohort_dir: str | Path) -> dict[str, Path]:
         found[patient] = entry
     if not found:
         raise GohscoreError(
-            f"no scans found in {scans_dir}; expected <id>.nii.gz, <id>.mha, <id>.nrrd or <id>/ folders"
+            f"no scans found in {scans_dir}; expected <id>.nii.gz, <id>.mha, <id>.nrrd, <id>.zip or <id>/ folders"
         )
     return dict(sorted(found.items()))
 
@@ -86,7 +99,10 @@ def find_table(cohort_dir: str | Path, stem: str) -> Path | None:
 
 
 def scan_image_file(entry: str | Path) -> Path | None:
-    """For a scan folder holding exactly one image file, return that file; None means a DICOM folder."""
+    """For a scan folder holding exactly one image file (at its top), return that file; None means DICOM.
+
+    A file entry is returned as it is (an image file, a .zip or a DICOMDIR: the reader resolves it).
+    """
     entry = Path(entry)
     if not entry.is_dir():
         return entry

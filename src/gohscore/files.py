@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -23,6 +24,12 @@ def _umask() -> int:
     return mask
 
 
+# errors inside the block that can only be the storage's: no space, no quota, a read-only file system
+# (a permission error there may be an input's, so it passes through; the temporary file itself was
+# created above, where a permission error is reported as the output's)
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
@@ -35,27 +42,47 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
     ...     df.to_parquet(tmp)
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(final.suffixes) if not directory else ""
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-        os.chmod(tmp, 0o777 & ~_umask())
-    else:
-        fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp" + suffix, dir=final.parent)
-        os.close(fd)
-        tmp = Path(name)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+            os.chmod(tmp, 0o777 & ~_umask())
+        else:
+            fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp" + suffix, dir=final.parent)
+            os.close(fd)
+            tmp = Path(name)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    except OSError as err:
+        raise _unwritable(final, err) from err
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in STORAGE_ERRNOS:
+            raise _unwritable(final, err) from err
         raise
-    if directory and final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        if directory and final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except OSError as err:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise _unwritable(final, err) from err
+
+
+def _unwritable(final: Path, err: OSError) -> GohscoreError:
+    """The user error for an output that cannot be written where it belongs."""
+    return GohscoreError(
+        f"{final.parent}: cannot write {final.name} ({err.strerror or err}); "
+        "make the folder writable (and check the disk is not full) or choose another results folder"
+    )
 
 
 def read_parquet(path: Path, what: str, columns: Sequence[str] = ()) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import logging
@@ -9,12 +10,14 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from gohscore.archive import ArchiveMember, Unpacked, is_archive, unpack_zip
 from gohscore.cohort import image_suffix, scan_image_file
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
@@ -44,8 +47,69 @@ class Scan:
     path: Path
     format: str
     image: sitk.Image
-    files: list[Path] = field(default_factory=list)
+    files: list[Path | ArchiveMember] = field(default_factory=list)
     series_uid: str | None = None
+
+
+@dataclass
+class Source:
+    """Where a scan entry's pixels are: one image file or a DICOM folder tree (perhaps unpacked from a zip)."""
+
+    entry: Path
+    kind: str  # "image" or "dicom"
+    location: Path
+    unpacked: Unpacked | None = None
+
+    def shown(self, text: str) -> str:
+        """``text`` with a temporary unpack folder replaced by the zip's name."""
+        return self.unpacked.shown(text) if self.unpacked else text
+
+    def file(self, file: str | Path) -> Path | ArchiveMember:
+        """The file as the user has it: itself, or the zip member it was unpacked from."""
+        return self.unpacked.member(file) if self.unpacked else Path(file)
+
+
+def _archive_root(root: Path) -> Path:
+    """The folder an archive really holds: step into a lone top folder (ignoring macOS ``__MACOSX``)."""
+    while True:
+        entries = [p for p in root.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) != 1 or not entries[0].is_dir():
+            return root
+        root = entries[0]
+
+
+def _folder_source(entry: Path, folder: Path, unpacked: Unpacked | None) -> Source:
+    """A folder holding exactly one image file is that image; any other folder is a DICOM tree."""
+    image_file = scan_image_file(folder)
+    if image_file is None:
+        return Source(entry, "dicom", folder, unpacked)
+    return Source(entry, "image", image_file, unpacked)
+
+
+@contextlib.contextmanager
+def open_entry(path: str | Path) -> Iterator[Source]:
+    """Resolve a scan entry (image file, folder tree, DICOMDIR, .zip); a zip is unpacked for the block only.
+
+    A DICOMDIR (the file, or a folder holding it) is read as the folder tree it indexes:
+    the files it lists lie under its folder, and the series checks refuse a tree that does
+    not hold one consistent series. (SimpleITK does not expose GDCM's DICOMDIR reader and
+    pydicom is not a dependency.)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GohscoreError(f"scan {path} does not exist; check the path")
+    if path.is_file() and path.name.upper() == "DICOMDIR":
+        yield Source(path, "dicom", path.parent)
+    elif is_archive(path):
+        with unpack_zip(path) as unpacked:
+            try:
+                yield _folder_source(path, _archive_root(unpacked.root), unpacked)
+            except GohscoreError as err:
+                raise GohscoreError(unpacked.shown(str(err))) from None
+    elif path.is_dir():
+        yield _folder_source(path, path, None)
+    else:
+        yield Source(path, "image", path)
 
 
 def _reason(err: Exception) -> str:
@@ -57,17 +121,32 @@ def _reason(err: Exception) -> str:
     return re.sub(r"\s+", " ", text)[:160]
 
 
-def nifti_data_size(header: bytes) -> int | None:
-    """Bytes a NIfTI-1/2 file must hold (vox_offset + voxel data), from its header; None if not NIfTI."""
+@dataclass
+class NiftiLayout:
+    """Where a NIfTI-1/2 file keeps its voxels (from its header)."""
+
+    byte_order: str
+    datatype: int
+    bitpix: int
+    count: int
+    offset: int
+
+
+#: NIfTI datatype codes of floating-point voxels (the only ones that can hold NaN/Inf) -> numpy type
+NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+
+
+def nifti_layout(header: bytes) -> NiftiLayout | None:
+    """Byte order, datatype, voxel count and data offset of a NIfTI-1/2 header; None if not NIfTI."""
     for order in "<>":
         size = struct.unpack(order + "i", header[:4])[0] if len(header) >= 4 else 0
         if size == 348 and len(header) >= 348:
             dim = struct.unpack(order + "8h", header[40:56])
-            bitpix = struct.unpack(order + "h", header[72:74])[0]
+            datatype, bitpix = struct.unpack(order + "2h", header[70:74])
             offset = int(struct.unpack(order + "f", header[108:112])[0])
             break
         if size == 540 and len(header) >= 540:
-            bitpix = struct.unpack(order + "h", header[14:16])[0]
+            datatype, bitpix = struct.unpack(order + "2h", header[12:16])
             dim = struct.unpack(order + "8q", header[16:80])
             offset = struct.unpack(order + "q", header[168:176])[0]
             break
@@ -75,7 +154,63 @@ def nifti_data_size(header: bytes) -> int | None:
         return None
     n = max(1, min(int(dim[0]), 7))
     count = int(np.prod([max(1, int(d)) for d in dim[1 : n + 1]], dtype=np.int64))
-    return max(offset, 352 if size == 348 else 544) + count * max(bitpix, 8) // 8
+    return NiftiLayout(order, int(datatype), int(bitpix), count, max(offset, 352 if size == 348 else 544))
+
+
+def nifti_data_size(header: bytes) -> int | None:
+    """Bytes a NIfTI-1/2 file must hold (vox_offset + voxel data), from its header; None if not NIfTI."""
+    layout = nifti_layout(header)
+    if layout is None:
+        return None
+    return layout.offset + layout.count * max(layout.bitpix, 8) // 8
+
+
+def nifti_nonfinite_count(path: Path, chunk: int = 1 << 22) -> int:
+    """How many voxels of a float NIfTI file are NaN or infinite, counted in the file's own data block.
+
+    ITK's NIfTI reader hands NaN voxels back as 0 (SimpleITK 2.5), so the image it returns
+    cannot show them; numpy reads the raw block from the header's datatype and vox_offset
+    instead, in chunks (a compressed file is decompressed on the fly, not held in memory).
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        layout = nifti_layout(handle.read(544))
+        if layout is None or layout.datatype not in NIFTI_FLOAT_TYPES:
+            return 0
+        dtype = np.dtype(layout.byte_order + NIFTI_FLOAT_TYPES[layout.datatype])
+        handle.seek(layout.offset)
+        remaining, bad, rest = layout.count * dtype.itemsize, 0, b""
+        while remaining > 0 and (block := handle.read(min(chunk, remaining))):
+            remaining -= len(block)
+            block = rest + block
+            usable = len(block) - len(block) % dtype.itemsize
+            values = np.frombuffer(block[:usable], dtype)
+            bad += values.size - int(np.count_nonzero(np.isfinite(values)))
+            rest = block[usable:]
+    return bad
+
+
+def nonfinite_count(image: sitk.Image) -> int:
+    """How many voxels of a float image are NaN or infinite (0 for integer images)."""
+    if image.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        return 0
+    array = sitk.GetArrayViewFromImage(image)
+    array = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(1, -1)
+    step = max(1, (1 << 24) // max(1, array.shape[1]))  # about 16 M voxels at a time
+    return sum(
+        int(array[k : k + step].size - np.count_nonzero(np.isfinite(array[k : k + step])))
+        for k in range(0, array.shape[0], step)
+    )
+
+
+def check_finite(count: int, image: sitk.Image, path: str | Path) -> None:
+    """Reject a scan with ``count`` NaN/Inf voxels, naming the file and the count."""
+    if count:
+        total = int(np.prod(image.GetSize(), dtype=np.int64))
+        raise GohscoreError(
+            f"scan {path} has {count} non-finite voxels (NaN or infinite) of {total}; "
+            "re-export it with a number (HU) in every voxel"
+        )
 
 
 def gzip_length(path: Path, chunk: int = 1 << 22) -> int:
@@ -144,21 +279,23 @@ def _mhd_data_files(header: Path) -> list[Path]:
 
 
 def read_scan(path: str | Path) -> Scan:
-    """Read one scan entry (image file, folder with one image file, or DICOM folder) and check it."""
+    """Read one scan entry (image file, folder, folder tree, DICOMDIR or .zip) and check it."""
     path = Path(path)
-    if not path.exists():
-        raise GohscoreError(f"scan {path} does not exist; check the path")
-    image_file = scan_image_file(path)
-    if image_file is None:
-        from gohscore.dicom import read_series
+    with open_entry(path) as source:
+        if source.kind == "dicom":
+            from gohscore.dicom import read_series
 
-        image, series = read_series(path)
-        scan = Scan(path, "dicom", image, [Path(f) for f in series.files], series.uid)
-    else:
+            image, series = read_series(source.location, source.shown)
+            scan = Scan(path, "dicom", image, [source.file(f) for f in series.files], series.uid)
+            check_image(scan.image, path)
+            check_finite(nonfinite_count(image), image, path)
+            return scan
+        image_file = source.location
         suffix = image_suffix(image_file)
         if suffix is None:
             raise GohscoreError(
-                f"scan {image_file} has an unknown file type; use .nii.gz, .nii, .mha, .mhd, .nrrd or a DICOM folder"
+                f"scan {image_file} has an unknown file type; use .nii.gz, .nii, .mha, .mhd, .nrrd, "
+                "a DICOM folder or a .zip of one"
             )
         if FORMAT_BY_SUFFIX[suffix] == "nifti":
             check_nifti_complete(image_file)
@@ -171,8 +308,12 @@ def read_scan(path: str | Path) -> Scan:
         files = [image_file]
         if suffix in {".mhd", ".nhdr"}:
             files += _mhd_data_files(image_file)
-        scan = Scan(path, FORMAT_BY_SUFFIX[suffix], image, files)
-    check_image(scan.image, path)
+        scan = Scan(path, FORMAT_BY_SUFFIX[suffix], image, [source.file(f) for f in files])
+        check_image(scan.image, path)
+        count = nonfinite_count(image)
+        if not count and scan.format == "nifti":
+            count = nifti_nonfinite_count(image_file)
+        check_finite(count, image, image_file)
     return scan
 
 
@@ -271,11 +412,12 @@ def read_lps(path: str | Path) -> sitk.Image:
     return sitk.DICOMOrient(scan.image, "LPS")
 
 
-def sha256_files(files: list[Path]) -> str:
-    """SHA-256 over the bytes of ``files`` in the given order."""
+def sha256_files(files: list[Path | ArchiveMember]) -> str:
+    """SHA-256 over the bytes of ``files`` (paths or zip members: the files a scan was read from), in order."""
     digest = hashlib.sha256()
     for file in files:
-        with open(file, "rb") as handle:
+        opened = file.open() if isinstance(file, ArchiveMember) else open(file, "rb")
+        with opened as handle:
             while chunk := handle.read(1 << 22):
                 digest.update(chunk)
     return digest.hexdigest()
@@ -299,36 +441,38 @@ def write_volume(volume: np.ndarray, npy_path: str | Path) -> None:
 
 
 def scan_header(path: str | Path) -> dict:
-    """Header facts of a scan entry without reading pixels: format, size, spacing, origin, direction, z range."""
-    path = Path(path)
-    image_file = scan_image_file(path)
-    if image_file is None:
-        from gohscore.dicom import check_series_geometry, choose_series
+    """Header facts of a scan entry without reading pixels: format, size, spacing, origin, direction, z range.
 
-        series = choose_series(path)
-        check_series_geometry(series, path)
+    Entries resolve as in :func:`read_scan` (the same series is chosen and checked, the same files listed).
+    """
+    path = Path(path)
+    with open_entry(path) as source:
+        series = None
         reader = sitk.ImageFileReader()
-        reader.SetFileName(series.files[0])
-        fmt, files = "dicom", series.files
-    else:
-        suffix = image_suffix(image_file)
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(image_file))
-        fmt, files = FORMAT_BY_SUFFIX.get(suffix or "", "unknown"), [str(image_file)]
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as err:
-        raise GohscoreError(
-            f"cannot read the header of scan {path} ({_reason(err)}); re-export the file"
-        ) from None
+        if source.kind == "dicom":
+            from gohscore.dicom import check_series_geometry, choose_series
+
+            series = choose_series(source.location, source.shown)
+            check_series_geometry(series, source.location, source.shown)
+            reader.SetFileName(series.files[0])
+            fmt, files = "dicom", [source.file(f) for f in series.files]
+        else:
+            suffix = image_suffix(source.location)
+            reader.SetFileName(str(source.location))
+            fmt = FORMAT_BY_SUFFIX.get(suffix or "", "unknown")
+            data = _mhd_data_files(source.location) if suffix in {".mhd", ".nhdr"} else []
+            files = [source.file(f) for f in [source.location, *data]]
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as err:
+            raise GohscoreError(
+                f"cannot read the header of scan {path} ({_reason(err)}); re-export the file"
+            ) from None
     size = list(reader.GetSize())
     spacing = list(reader.GetSpacing())
     origin = list(reader.GetOrigin())
     direction = list(reader.GetDirection())
-    if fmt == "dicom":
-        from gohscore.dicom import choose_series
-
-        series = choose_series(path)
+    if series is not None:
         size = [size[0], size[1], len(series.files)]
         along = np.asarray(series.positions, float) @ series.normal
         if len(along) > 1:

@@ -243,11 +243,12 @@ class ScoreParams(NetworkTraining):
 
 @dataclass(frozen=True)
 class MachineParams(Section):
-    """``machine:``: where the networks run (never retrains anything)."""
+    """``machine:``: where and how the networks run (never retrains anything)."""
 
     SECTION: ClassVar[str] = "machine"
     device: str
     amp: bool
+    deterministic: bool
 
 
 def level_window_stride(section: Mapping | None = None, source: str = "config") -> int:

@@ -11,14 +11,18 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from gohscore import io
 from gohscore.cli import main as cli_main
 from tests.conftest import (
     GRID_PARAMS,
     chest_array,
     chest_image,
     resample_cohort,
+    tilted,
     write_cohort,
     write_dicom_series,
+    write_enhanced_ct,
+    zip_tree,
 )
 
 PARAMS = GRID_PARAMS
@@ -155,7 +159,7 @@ def test_dicom_mixed_series_picks_largest_and_says_so(tmp_path, chest, capsys, c
 def test_dicom_gantry_tilt(tmp_path, chest, capsys) -> None:
     write_dicom_series(chest, tmp_path / "dcm", tilt_deg=15.0)
     rc, err = resample(tmp_path / "dcm", tmp_path / "out", capsys)
-    assert_failed(rc, err, tmp_path / "out", "dcm", "gantry tilt")
+    assert_failed(rc, err, tmp_path / "out", "dcm", "gantry tilt of 15 degrees", "tilt-corrected")
 
 
 def test_dicom_irregular_spacing(tmp_path, chest, capsys) -> None:
@@ -270,3 +274,124 @@ def test_observer_patient_not_in_labels(tmp_path, cohort, capsys) -> None:
     obs.to_csv(cohort / "observers.csv", index=False)
     rc, err = ingest(cohort, tmp_path / "out", capsys)
     assert_failed(rc, err, tmp_path / "out", "observers.csv", "row 2", "'NOPE'")
+
+
+# --- exports as hospitals make them ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["nrrd", "nii", "nii.gz", "mha"])
+def test_nonfinite_voxels(tmp_path, chest, capsys, suffix) -> None:
+    """NaN/Inf in a float image; ITK reads NIfTI NaN as 0, so that one is counted in the raw data."""
+    values = sitk.GetArrayFromImage(chest).astype(np.float32)
+    sitk.WriteImage(sitk.GetImageFromArray(values), str(tmp_path / f"fine.{suffix}"))
+    io.read_scan(tmp_path / f"fine.{suffix}")  # a float scan with finite voxels is fine
+    values[3, 4, 5:8] = np.nan
+    values[20, 10, 10:12] = [np.inf, -np.inf]
+    scan = tmp_path / f"nan.{suffix}"
+    sitk.WriteImage(sitk.GetImageFromArray(values), str(scan))
+    rc, err = resample(scan, tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", f"nan.{suffix}", "5 non-finite voxels", "re-export")
+
+
+def write_odd_slices(folder: Path, chest: sitk.Image, odd: str) -> None:
+    """The axial series with slices 10-13 replaced, same SeriesInstanceUID and position, differing in ``odd``."""
+    files = write_dicom_series(chest, folder, "1.2.3.5")
+    for f in files[10:14]:
+        f.unlink()
+    part = sitk.Image(chest[:, :, 10:14])
+    z = [chest.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(10, 14)]
+    modality = "CT"
+    if odd == "orientation":
+        part.SetDirection((1, 0, 0, 0, 0, 1, 0, -1, 0))  # coronal
+    elif odd == "spacing":
+        part.SetSpacing((5.0, 5.0, 7.5))
+    elif odd == "size":
+        part = part[:24, :20]
+    else:
+        modality = "MR"
+    for k, f in enumerate(write_dicom_series(part, folder / "x", "1.2.3.5", modality=modality, z_override=z)):
+        f.rename(folder / f"odd{k}.dcm")
+    (folder / "x").rmdir()
+
+
+@pytest.mark.parametrize(
+    "odd, needle",
+    [
+        ("orientation", "mixes orientations"),
+        ("spacing", "pixel spacing 5x5 mm (first file: 6x6 mm)"),
+        ("size", "20 rows x 24 columns (first file: 40 x 48)"),
+        ("modality", "modality MR (first file: CT)"),
+    ],
+)
+def test_dicom_series_with_inconsistent_slices(tmp_path, chest, capsys, odd, needle) -> None:
+    write_odd_slices(tmp_path / "dcm", chest, odd)
+    rc, err = resample(tmp_path / "dcm", tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", "1.2.3.5", "odd0.dcm", needle, "its own series")
+
+
+@pytest.mark.parametrize("degrees, tag", [(12.0, 12.0), (0.5, None)])
+def test_dicom_tilted_orientation_names_the_tilt(tmp_path, chest, capsys, degrees, tag) -> None:
+    """Slices tilted against the axial plane (12 degrees: no longer 'axial'; 0.5: within 1 degree)."""
+    write_dicom_series(tilted(chest, degrees), tmp_path / "dcm", tilt_deg=tag)
+    rc, err = resample(tmp_path / "dcm", tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", "dcm", f"tilted by {degrees:.2f} degrees", "tilt-corrected")
+
+
+def test_dicom_tree_with_two_patients(tmp_path, chest, capsys) -> None:
+    import pydicom
+
+    for patient, uid in (("A", "1.2.3.1"), ("B", "1.2.3.2")):
+        for f in write_dicom_series(chest, tmp_path / "cd" / patient / "SER1", uid):
+            ds = pydicom.dcmread(f)
+            ds.PatientID = patient
+            ds.save_as(f)
+    rc, err = resample(tmp_path / "cd", tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", "cd", "2 patients", "'A', 'B'", "one patient's export")
+
+
+def test_dicom_multi_frame(tmp_path, chest, capsys) -> None:
+    write_enhanced_ct(chest_array(), tmp_path / "dcm" / "enhanced.dcm")
+    rc, err = resample(tmp_path / "dcm", tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", "enhanced.dcm", "multi-frame", "36 frames", "classic series")
+
+
+@pytest.mark.parametrize("member", ["../evil.dcm", "/tmp/evil.dcm", "SER1/../../evil.dcm"])
+def test_zip_slip(tmp_path, chest, capsys, monkeypatch, member) -> None:
+    import tempfile
+    import zipfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    files = write_dicom_series(chest, tmp_path / "dcm")
+    archive = zip_tree(tmp_path / "dcm", tmp_path / "P1.zip", prefix="SER1/")
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr(member, files[0].read_bytes())
+    rc, err = resample(archive, tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", "P1.zip", "unsafe path", repr(member))
+    assert not (tmp_path / "evil.dcm").exists() and not Path("/tmp/evil.dcm").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_zip_damaged(tmp_path, chest, capsys) -> None:
+    write_dicom_series(chest, tmp_path / "dcm")
+    archive = zip_tree(tmp_path / "dcm", tmp_path / "P1.zip")
+    archive.write_bytes(archive.read_bytes()[:-2000])  # cut: the central directory is gone
+    rc, err = resample(archive, tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", "P1.zip", "not a readable zip")
+
+
+def test_zip_without_a_series_names_the_zip(tmp_path, capsys) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "report.pdf").write_bytes(b"%PDF-1.4 nothing")
+    archive = zip_tree(tmp_path / "docs", tmp_path / "P1.zip")
+    rc, err = resample(archive, tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", f"no DICOM series found in {archive}")
+    assert "gohscore-zip" not in err
+
+
+def test_zip_with_a_bad_series_names_the_member(tmp_path, chest, capsys) -> None:
+    write_odd_slices(tmp_path / "dcm", chest, "orientation")
+    archive = zip_tree(tmp_path / "dcm", tmp_path / "P1.zip", prefix="PAT/SER/")
+    rc, err = resample(archive, tmp_path / "out", capsys)
+    assert_failed(rc, err, tmp_path / "out", f"{archive}/PAT/SER/odd0.dcm", "mixes orientations")
+    assert "gohscore-zip" not in err

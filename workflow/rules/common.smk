@@ -28,10 +28,11 @@ LEVEL_TRAINING_KEYS = LevelParams.keys()
 SCORE_TRAINING_KEYS = ScoreParams.keys()
 WINDOW_STRIDE = config["levels"]["window_stride"]
 # The machine keys travel as resources, which Snakemake does not count as rerun triggers (params
-# are), so moving a run to another machine, or switching amp, retrains nothing.
+# are), so moving a run to another machine, or switching amp or deterministic, retrains nothing.
 MACHINE = {
     "device": config["machine"]["device"],
     "amp": "on" if config["machine"]["amp"] else "off",
+    "deterministic": "on" if config["machine"]["deterministic"] else "off",
 }
 if FINAL not in ABLATIONS:
     raise ValueError(

@@ -28,7 +28,8 @@ rule train_levels:
         " --manifest {input.manifest:q} --labels {input.labels:q} --folds {input.folds:q}"
         " --params-json {params.cfg:q} --seed {params.seed} --model {output.model:q}"
         " --card {output.card:q} --history {output.history:q}"
-        " --device {resources.device} --amp {resources.amp} > {log:q} 2>&1"
+        " --device {resources.device} --amp {resources.amp}"
+        " --deterministic {resources.deterministic} > {log:q} 2>&1"
 
 
 rule predict_levels_cv:

@@ -30,7 +30,7 @@ rule train_scores:
         " --patches {input.patches:q} --params-json {params.cfg:q} --seed {params.seed}"
         " --model {output.model:q} --card {output.card:q} --history {output.history:q}"
         " --draws {output.draws:q} --device {resources.device} --amp {resources.amp}"
-        " > {log:q} 2>&1"
+        " --deterministic {resources.deterministic} > {log:q} 2>&1"
 
 
 rule predict_scores_cv:

@@ -7,29 +7,42 @@ from pathlib import Path
 
 from gohscore.settings import MachineParams, section_schema
 
+SWITCHES = ("amp", "deterministic")  # the boolean machine keys, given as on | off
 
-def add_machine_options(parser: argparse.ArgumentParser, amp: bool = True) -> None:
-    """``--device`` and (unless ``amp`` is false) ``--amp``: the ``machine:`` keys (defaults: the schema's)."""
+
+def _switch(parser: argparse.ArgumentParser, key: str, props: dict) -> None:
+    """``--KEY on|off`` for the boolean machine key ``key`` (default: the schema's)."""
+    description = " ".join(props[key]["description"].split())
+    parser.add_argument(f"--{key}", choices=["on", "off"], default=None, help=f"{description} (on or off)")
+
+
+def add_machine_options(
+    parser: argparse.ArgumentParser, amp: bool = True, deterministic: bool = True
+) -> None:
+    """``--device``, ``--amp`` and ``--deterministic``: the ``machine:`` keys (defaults: the schema's).
+
+    ``amp=False`` or ``deterministic=False`` leaves that option out (the command does not use it).
+    """
     props = section_schema("machine")["properties"]
     parser.add_argument(
         "--device", choices=props["device"]["enum"], default=None, help=props["device"]["description"]
     )
-    if not amp:
-        parser.set_defaults(amp=None)
-        return
-    parser.add_argument(
-        "--amp", choices=["on", "off"], default=None, help=f"{props['amp']['description']} (on or off)"
-    )
+    for key, wanted in zip(SWITCHES, (amp, deterministic), strict=True):
+        if wanted:
+            _switch(parser, key, props)
+        else:
+            parser.set_defaults(**{key: None})
 
 
 def machine_from_args(args: argparse.Namespace) -> MachineParams:
-    """The ``machine:`` section from ``--device`` / ``--amp`` (absent ones take the schema's defaults)."""
+    """The ``machine:`` section from ``--device`` / ``--amp`` / ``--deterministic`` (absent ones: the schema's)."""
     given = {}
-    if args.device is not None:
+    if getattr(args, "device", None) is not None:
         given["device"] = args.device
-    if args.amp is not None:
-        given["amp"] = args.amp == "on"
-    return MachineParams.from_section(given, "--device/--amp")
+    for key in SWITCHES:
+        if getattr(args, key, None) is not None:
+            given[key] = getattr(args, key) == "on"
+    return MachineParams.from_section(given, "--device/--amp/--deterministic")
 
 
 def add_run_files(parser: argparse.ArgumentParser) -> None:

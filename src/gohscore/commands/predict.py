@@ -30,7 +30,13 @@ def scan_id(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Score one or more scans; write one folder per scan and a table over all scans."""
     parser = argparse.ArgumentParser(prog="gohscore predict", description=__doc__)
-    parser.add_argument("--scan", nargs="+", required=True, type=Path, help="scan files or DICOM folders")
+    parser.add_argument(
+        "--scan",
+        nargs="+",
+        required=True,
+        type=Path,
+        help="scan files, DICOM folders, DICOMDIRs or .zip exports",
+    )
     parser.add_argument(
         "--models", type=Path, help="results folder of a finished workflow run (levels/, scores/)"
     )
@@ -52,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--window-stride", type=int, default=None, help="levels.window_stride (default: the schema's)"
     )
-    add_machine_options(parser)
+    add_machine_options(parser, deterministic=False)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     machine = machine_from_args(args)

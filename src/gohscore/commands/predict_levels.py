@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="levels.window_stride: slices between sliding windows (default: the schema's)",
     )
-    add_machine_options(p)
+    add_machine_options(p, deterministic=False)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", required=True, help="written to the 'ablation' column")
     p.add_argument("--source", choices=["reference", "predicted"], required=True)
     p.add_argument("--labels", type=Path, default=None, help="labels.parquet for the ref_* columns")
-    add_machine_options(p, amp=False)  # score inference runs in fp32
+    add_machine_options(p, amp=False, deterministic=False)  # score inference runs in fp32
     p.add_argument("--out", type=Path, required=True, help="predictions .parquet")
     p.add_argument("-v", "--verbose", action="store_true")
     return p

@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     """Read, check, reorient and resample one scan; write the volume and its geometry."""
     parser = argparse.ArgumentParser(prog="gohscore resample", description=__doc__)
     parser.add_argument(
-        "--scan", required=True, help="scan file or folder (NIfTI, MetaImage, NRRD, DICOM series)"
+        "--scan",
+        required=True,
+        help="scan file, folder, DICOMDIR or .zip (NIfTI, MetaImage, NRRD, a DICOM export)",
     )
     parser.add_argument("--patient", required=True, help="patient id")
     parser.add_argument(

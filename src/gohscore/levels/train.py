@@ -28,7 +28,7 @@ from gohscore.levels.decode import decode_windows, spread_starts
 from gohscore.levels.predict import window_indices
 from gohscore.networks import DEFAULT_POOL, vgg11, vgg11_channels
 from gohscore.settings import LevelParams, MachineParams
-from gohscore.training import LoopConfig, RunFiles, fit, select_device
+from gohscore.training import LoopConfig, RunFiles, configure_determinism, fit, machine_record, select_device
 
 log = logging.getLogger("gohscore")
 
@@ -120,6 +120,7 @@ def train_levels(
     files = RunFiles.of(files)
     machine = machine or MachineParams.from_section({})
     device = select_device(machine.device)
+    configure_determinism(machine.deterministic, device)
     amp = machine.amp and device.type == "cuda"
     crop_z, batch = p.crop_z, p.batch_size
     train_ids, val_ids = inner_validation_split(
@@ -181,9 +182,10 @@ def train_levels(
             "epochs_run": int(history["epoch"].max()),
             "best_epoch": int(best["epoch"]),
             "best_val_loss_mm": float(best["val_loss"]),
+            "machine": machine_record(device, amp, machine.deterministic),
         }
     )
-    card.write(files.card)
+    card.write(files.card, weights=files.model)
     log.info(
         "fold %d: best epoch %d, inner-validation MAE %.2f mm",
         fold,

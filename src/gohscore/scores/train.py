@@ -278,7 +278,7 @@ def train_scores(
     ``draws_path`` defaults to ``draws.parquet`` beside the weights.
     """
     from gohscore.networks import DEFAULT_POOL, vgg11
-    from gohscore.training import LoopConfig, fit, select_device
+    from gohscore.training import LoopConfig, configure_determinism, fit, machine_record, select_device
 
     files = RunFiles.of(files)
     draws_path = Path(draws_path) if draws_path else Path(files.model).with_name(DRAWS)
@@ -302,6 +302,7 @@ def train_scores(
     )
 
     device = select_device(machine.device)
+    configure_determinism(machine.deterministic, device)
     tr_img, tr_idx = load_slices(slices_dir, train_p)
     va_img, va_idx = load_slices(slices_dir, val_p)
     if tr_img.shape[1:] != (size, size):
@@ -433,7 +434,8 @@ def train_scores(
             "selection": f"lowest inner-validation {params.loss} loss",
             "best_epoch": None if best is None else int(best["epoch"]),
             "best_val_loss": None if best is None else float(best["val_loss"]),
+            "machine": machine_record(device, machine.amp, machine.deterministic),
         },
     )
-    card.write(files.card)
+    card.write(files.card, weights=files.model)
     return history
