@@ -8,21 +8,42 @@ commands only read their options.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from gohscore import plots
-from gohscore import tables as T
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path, read_parquet
 from gohscore.goh import PATTERNS, SCORE_COLUMNS
-from gohscore.markdown import markdown_document
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("gohscore")
+
+
+def _lazy(name: str):
+    """Module ``name``, executed on its first attribute access (the stdlib's ``LazyLoader``).
+
+    The workflow imports this module while it parses, for the names of the tables and figures;
+    the table and plot code (pandas, matplotlib, the metrics) loads only when a report is made.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+T = _lazy("gohscore.tables")
+plots = _lazy("gohscore.plots")
 
 AGREEMENT_COLUMNS = ("level", "mean_error", "loa_low", "loa_high", "slope", "intercept")
 
@@ -36,6 +57,8 @@ def read_tables(paths: list[Path], what: str, columns: tuple[str, ...] = ()) -> 
         frames.append(frame)
     if not frames:
         raise GohscoreError(f"no {what} files given")
+    import pandas as pd
+
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if "patient" in out.columns:
         out["patient"] = out["patient"].astype(str)
@@ -51,6 +74,8 @@ def write_table(
     notes: list[str] | tuple[str, ...] = (),
 ) -> None:
     """Write ``name.parquet`` (numbers) and ``name.md`` (``display`` or the table itself) atomically."""
+    from gohscore.markdown import markdown_document
+
     with atomic_path(out_dir / f"{name}.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     text = markdown_document(title, table if display is None else display, notes)
@@ -87,6 +112,8 @@ def read_draws(paths: list[Path]) -> pd.DataFrame | None:
         )
         for path in paths
     ]
+    import pandas as pd
+
     return pd.concat(parts, ignore_index=True)
 
 
@@ -302,6 +329,8 @@ def stack_histories(paths: list[Path]) -> pd.DataFrame:
         network, fold = run_name(path)
         history = read_tables([path], "training history", ("epoch", "train_loss", "val_loss"))
         frames.append(history.assign(network=network, fold=fold))
+    import pandas as pd
+
     return pd.concat(frames, ignore_index=True)
 
 

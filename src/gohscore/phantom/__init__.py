@@ -6,16 +6,23 @@ collects parts into a cohort folder's tables. Everything is a pure function of t
 the patient index and the size preset.
 """
 
-from gohscore.phantom.cohort import generate_patient, write_patient, write_tables
-from gohscore.phantom.observers import observer_patients
-from gohscore.phantom.sizes import SIZES, PhantomParams, patient_id
+import importlib
 
-__all__ = [
-    "SIZES",
-    "PhantomParams",
-    "generate_patient",
-    "observer_patients",
-    "patient_id",
-    "write_patient",
-    "write_tables",
-]
+# public name -> module; imported on first use (PEP 562), so that importing one submodule, as the
+# workflow does with gohscore.phantom.sizes while it parses, does not load the renderer
+_EXPORTS = {
+    "SIZES": "sizes",
+    "PhantomParams": "sizes",
+    "patient_id": "sizes",
+    "generate_patient": "cohort",
+    "write_patient": "cohort",
+    "write_tables": "cohort",
+    "observer_patients": "observers",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
