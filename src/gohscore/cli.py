@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tables": ("tables", "compute the paper's tables (metrics) from prediction tables"),
     "figures": ("figures", "draw the paper's figures from tables"),
     "predict": ("predict", "score new scans with trained models: levels, 15 scores, Goh stage, QC"),
+    "compare": ("compare", "compare a follow-up scan with a baseline: change per level, extent and stage"),
+    "export": ("export", "pack trained fold models with one model card into a portable bundle"),
 }
 
 

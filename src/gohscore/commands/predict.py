@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         help="scan files, DICOM folders, DICOMDIRs or .zip exports",
     )
     parser.add_argument(
-        "--models", type=Path, help="results folder of a finished workflow run (levels/, scores/)"
+        "--models",
+        type=Path,
+        help="results folder of a finished workflow run (levels/, scores/), or a bundle from gohscore export",
     )
     parser.add_argument(
         "--ablation",
@@ -58,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--window-stride", type=int, default=None, help="levels.window_stride (default: the schema's)"
     )
+    parser.add_argument(
+        "--dicom-out",
+        type=Path,
+        help="also write a DICOM SR (TID 1500) and a Secondary Capture of qc.png per scan, for PACS",
+    )
     add_machine_options(parser, deterministic=False)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -68,14 +75,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    from gohscore.bundle import is_bundle, load_bundle
     from gohscore.cascade import find_models, load_models, score_scan, write_result
     from gohscore.progress import progress
     from gohscore.training import select_device
 
     if args.models is None and not (args.level_models and args.score_models):
         raise GohscoreError("give --models RESULTS_DIR, or both --level-models and --score-models")
+    bundle = args.models is not None and is_bundle(args.models)
     level_paths, score_paths = (
-        find_models(args.models, args.ablation)
+        ([], [])
+        if bundle
+        else find_models(args.models, args.ablation)
         if args.models is not None
         else (args.level_models, args.score_models)
     )
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(fvc) != len(ids):
         raise GohscoreError(f"--fvc has {len(fvc)} values for {len(ids)} scans; give one per scan, in order")
     device = select_device(machine.device)
-    models = load_models(level_paths, score_paths, device)
+    models = load_bundle(args.models, device) if bundle else load_models(level_paths, score_paths, device)
     log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
 
     tables = []
@@ -94,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         result = score_scan(scan, patient, models, device, fvc_percent, stride, machine.amp)
         write_result(result, args.out_dir / patient)
+        if args.dicom_out is not None:
+            from gohscore.dicom_results import write_dicom_results
+
+            write_dicom_results(args.out_dir / patient, args.dicom_out / patient)
         table = result["table"].assign(global_extent=result["global_extent"], goh_stage=result["goh_stage"])
         tables.append(table)
         log.info(
