@@ -109,6 +109,10 @@ def figures(pairs: pd.DataFrame, levels: pd.DataFrame) -> dict:
     stage = pairs["true_stage_changed"] == pairs["measured_stage_changed"]
     out["stage_change_agreement"] = round(float(stage.mean()), 3)
     out["n_true_stage_changes"] = int(pairs["true_stage_changed"].sum())
+    scans = [
+        (pairs[f"measured_extent_{t}"] - pairs[f"true_extent_{t}"]).abs() for t in ("baseline", "followup")
+    ]
+    out["extent_mae_per_scan_percent"] = round(float(pd.concat(scans).mean()), 3)
     out["mean_extent_mdc_percent"] = round(float(pairs["mdc"].mean()), 3)
     out["mean_level_mdc_percent"] = round(float(levels["mdc"].mean()), 3)
     return out
@@ -128,11 +132,12 @@ def main() -> int:
     parser.add_argument("--size", default="demo", help="size preset of written pairs")
     parser.add_argument("--seed", type=int, default=2022, help="seed of written pairs")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="what the models are (recorded with the figures)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gohscore-followup-") as tmp:
         pairs_dir = args.pairs
-        settings = {"models": str(args.models), "pairs": str(pairs_dir)}
+        settings = {"models": args.note or str(args.models), "pairs": str(pairs_dir)}
         if pairs_dir is None:
             pairs_dir = write_pairs(FollowupParams(args.n_pairs, args.size), args.seed, Path(tmp) / "pairs")
             settings.update(pairs=None, n_pairs=args.n_pairs, size=args.size, seed=args.seed)

@@ -20,7 +20,26 @@ from tests.tiny_models import ABLATION, TRAIN, VAL, write_tiny_results
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    return write_tiny_results(tmp_path_factory.mktemp("run") / "results")
+    """Tiny models and the two tables of a run that a bundle quotes (values made up, rows as tables.py writes)."""
+    results = write_tiny_results(tmp_path_factory.mktemp("run") / "results")
+    (results / "tables").mkdir()
+    levels = pd.DataFrame({"level": ["L1", "L2", "L3", "L4", "L5", "all"], "mae_mm": [5, 4, 3, 2, 1, 3.0]})
+    levels.to_parquet(results / "tables" / "table1_levels_test.parquet")
+    scores = pd.DataFrame(
+        {
+            "ablation": ["none", ABLATION],
+            "source": ["predicted"] * 2,
+            "pattern": ["TOT"] * 2,
+            "mae": [9.0, 5.5],
+            "kappa": [0.1, 0.5],
+            "icc": [0.2, 0.75],
+        }
+    )
+    scores.to_parquet(results / "tables" / "test_set.parquet")
+    pd.DataFrame({"patient": ["P0009", "P0010", "P0001"], "set": ["test", "test", "cv"]}).to_parquet(
+        results / "folds.parquet"
+    )
+    return results
 
 
 def bundle_text(path) -> str:
@@ -51,8 +70,12 @@ def test_export_writes_one_card_hashes_and_no_patient_ids(results, tmp_path) -> 
     assert ct["level_network"]["hu_window"] == [-1500.0, 1500.0]
     assert meta["network_data_format"]["outputs"]["scores"]["unit"].startswith("%")
     assert {"name", "version", "description", "intended_use"} <= set(meta)
+    figures = meta["training"]["summary_figures"]
+    assert figures["level_mae_mm_test"] == {"L1": 5, "L2": 4, "L3": 3, "L4": 2, "L5": 1, "all": 3}
+    assert figures["score_test"] == {"predicted/TOT": {"mae_percent": 5.5, "kappa": 0.5, "icc": 0.75}}
+    assert figures["n_test_patients"] == 2
     text = bundle_text(tmp_path / "b.zip")
-    assert not any(p in text for p in TRAIN + VAL)
+    assert not any(p in text for p in [*TRAIN, *VAL, "P0009", "P0010"])
     card = json.loads(zipfile.ZipFile(tmp_path / "b.zip").read("scores/balanced_synthesis/fold0/model.json"))
     assert card["training"]["n_train_patients"] == 3 and card["training"]["texture_tiles"]["n_patients"] == 2
 

@@ -94,7 +94,7 @@ def _summary_figures(results: Path, ablation: str) -> dict:
     levels = results / "tables" / "table1_levels_test.parquet"
     if levels.is_file():
         t = pd.read_parquet(levels)
-        figures["level_mae_mm_test"] = {f"L{int(r.level)}": round(float(r.mae_mm), 2) for r in t.itertuples()}
+        figures["level_mae_mm_test"] = {str(r.level): round(float(r.mae_mm), 2) for r in t.itertuples()}
     scores = results / "tables" / "test_set.parquet"
     if scores.is_file():
         t = pd.read_parquet(scores)

@@ -159,9 +159,9 @@ class Pair:
 
 
 def generate_pair(index: int, preset: SizePreset, seed: int) -> Pair:
-    """Pair ``index`` (1-based): kinds cycle grown, stable, regressed; the baseline severity is 0.1-0.6."""
+    """Pair ``index`` (1-based): kinds cycle grown, stable, regressed; the baseline severity is 0.1-0.45."""
     rng = np.random.default_rng([seed, index, PAIR_STREAM])
-    base = replace(draw_anatomy(rng, preset), severity=float(rng.uniform(0.1, 0.6)))
+    base = replace(draw_anatomy(rng, preset), severity=float(rng.uniform(0.1, 0.45)))
     r = draw_rescan(rng, base, preset, KINDS[(index - 1) % len(KINDS)])
     follow = rescan_anatomy(base, r)
     key = (seed, PAIR_STREAM, index)
