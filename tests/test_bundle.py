@@ -123,6 +123,11 @@ def test_exported_bundle_moved_elsewhere_scores_identically(results, tmp_path) -
         a = (tmp_path / "from_run" / name).read_text(encoding="utf-8")
         assert a == (tmp_path / "from_bundle" / name).read_text(encoding="utf-8")
     assert len(pd.read_csv(tmp_path / "from_bundle" / "scores.csv")) == 5
+    record = json.loads((tmp_path / "from_bundle" / "S1" / "summary.json").read_text(encoding="utf-8"))
+    files = {m["file"] for m in record["provenance"]["models"]}
+    assert (
+        str(moved / "levels" / "fold0" / "model.pt") in files and record["provenance"]["ablation"] == ABLATION
+    )
     # an altered zip is refused by predict, with the file named
     with zipfile.ZipFile(moved) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}

@@ -130,3 +130,22 @@ def test_results_without_spread_or_scans_without_models_are_refused(pair, tmp_pa
         ]
     )
     assert code == 2 and not (tmp_path / "x" / "comparison.csv").exists()
+
+
+def test_scans_are_scored_on_the_way(tmp_path) -> None:
+    """Two scans and --models: predict runs for each, and its spread columns feed the comparison."""
+    from tests.tiny_models import write_tiny_results
+
+    results = write_tiny_results(tmp_path / "results")
+    for name, seed in (("A", 0), ("B", 1)):
+        sitk.WriteImage(chest_image(seed=seed), str(tmp_path / f"{name}.nii.gz"))
+    out = tmp_path / "cmp"
+    argv = ["compare", "--baseline", str(tmp_path / "A.nii.gz"), "--followup", str(tmp_path / "B.nii.gz")]
+    assert cli_main([*argv, "--models", str(results), "--out-dir", str(out), "--device", "cpu"]) == 0
+    table = pd.read_csv(out / "comparison.csv")
+    base = pd.read_csv(out / "baseline" / "A" / "levels.csv").set_index("level")
+    follow = pd.read_csv(out / "followup" / "B" / "levels.csv").set_index("level")
+    for r in table.itertuples():
+        assert r.change == pytest.approx(follow.loc[r.level, r.pattern] - base.loc[r.level, r.pattern])
+        sd = math.hypot(base.loc[r.level, f"{r.pattern}_sd"], follow.loc[r.level, f"{r.pattern}_sd"])
+        assert r.mdc == pytest.approx(max(5.0, 1.96 * sd), abs=2e-3)  # the CSVs round the SDs

@@ -168,3 +168,11 @@ def test_predict_dicom_out_reports_what_levels_csv_says(tmp_path) -> None:
     assert found[5]["numbers"]["EXTENT"][0] == pytest.approx(summary["global_extent_percent"])
     assert found[5]["codes"]["STAGE"] == summary["goh_stage"].upper()
     assert pydicom.dcmread(tmp_path / "pacs" / "S1" / SC_NAME).SeriesInstanceUID != SERIES_UID
+    # the algorithm's parameters name each model's weights by the hash predict recorded
+    shas = {m["sha256"] for m in summary["provenance"]["models"]}
+    params = {
+        i.TextValue
+        for i in content_items(sr)
+        if i.ConceptNameCodeSequence[0].CodeMeaning == "Algorithm Parameters"
+    }
+    assert len(shas) == 4 and {p.rsplit(" ", 1)[1] for p in params} == shas

@@ -326,4 +326,7 @@ def load_bundle(path: Path, device):
     from gohscore.cascade import load_models
 
     with open_bundle(path) as bundle:
-        return load_models(bundle.levels, bundle.scores, device)
+        models = load_models(bundle.levels, bundle.scores, device)
+        # name each file as it lies in the bundle, not in the temporary folder it was read from
+        models.files = [(Path(path) / f.relative_to(bundle.root), card) for f, card in models.files]
+        return models

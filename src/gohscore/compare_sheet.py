@@ -14,7 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from gohscore.goh import LEVELS, PATTERNS
-from gohscore.plots import LEVEL_COLOURS, LUNG_WINDOW_HU, _save
+from gohscore.plots import LEVEL_COLOURS, _save
+from gohscore.qc_sheet import LUNG_WINDOW_HU
 
 ARROWS = {"increase": "↑", "decrease": "↓", "no detectable change": "="}
 

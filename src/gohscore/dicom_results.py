@@ -145,7 +145,10 @@ def structured_report(rows: list[dict], summary: dict, ct: list, evidence: list,
     )
     from pydicom.sr.codedict import codes
 
-    algorithm = AlgorithmIdentification(name="gohscore", version=version)
+    models = (summary.get("provenance") or {}).get("models") or []
+    # the weights that produced the numbers, as recorded by predict (task, fold, SHA-256)
+    parameters = [f"{m.get('task')} fold {m.get('fold')} sha256 {m.get('sha256')}" for m in models]
+    algorithm = AlgorithmIdentification(name="gohscore", version=version, parameters=parameters or None)
     groups = []
     for i, row in enumerate(rows):
         level = int(row["level"])

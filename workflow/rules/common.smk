@@ -4,9 +4,15 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from gohscore.cohort import discover_scans, find_table
+from gohscore.cohort import MASK_DIR, discover_scans, find_table
 from gohscore.phantom.sizes import PatientParams
-from gohscore.reports import FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES
+from gohscore.reports import (
+    FIGURE_NAMES,
+    HEATMAP_FIGURE,
+    HEATMAP_TABLE,
+    TABLE_FORMATS,
+    TABLE_NAMES,
+)
 from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
 
 # One schema for the workflow and the package: it lies in the package (src/gohscore/).
@@ -86,6 +92,17 @@ DRAWS = expand(
 FIGURES = expand(
     f"{R}/figures/{{name}}.png", name=FIGURE_NAMES
 )  # the report registry's
+# heat maps of the test set against the lesion masks (written by explain_test, not the tables rule)
+HEATMAP_OUTPUTS = expand(f"{R}/tables/{HEATMAP_TABLE}.{{ext}}", ext=TABLE_FORMATS) + [
+    f"{R}/figures/{HEATMAP_FIGURE}.png"
+]
+# lesion masks: the phantom writes them; a user's cohort may have a masks/ folder, or none
+if config["cohort"]["source"] == "phantom":
+    MASKS_DIR = f"{COHORT}/{MASK_DIR}"
+    MASKS = expand(f"{MASKS_DIR}/{{patient}}.npz", patient=PATIENTS)
+else:
+    MASKS_DIR = str(Path(COHORT, MASK_DIR)) if Path(COHORT, MASK_DIR).is_dir() else ""
+    MASKS = []
 
 
 def section(name, only=None, without=()):

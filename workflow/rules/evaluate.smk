@@ -59,3 +59,33 @@ rule figures:
         " --scores-test {input.scores_test:q} --histories {input.histories:q}"
         " --final-ablation {params.final}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule explain_test:
+    input:
+        slices=f"{R}/slices/reference",
+        folds=f"{R}/folds.parquet",
+        labels=f"{R}/ingest/labels.parquet",
+        models=expand(f"{R}/scores/{FINAL}/fold{{fold}}/model.pt", fold=FOLDS),
+        masks=MASKS,
+    output:
+        metrics=f"{R}/explain/test/metrics.parquet",
+        tables=HEATMAP_OUTPUTS[:-1],
+        figure=HEATMAP_OUTPUTS[-1],
+    log:
+        f"{R}/logs/explain_test.log",
+    conda:
+        "../envs/gohscore.yaml"
+    threads: 4
+    resources:
+        **MACHINE,
+        gpu=1,
+    params:
+        masks=f"--masks {MASKS_DIR}" if MASKS_DIR else "",
+        out_dir=folder_of("output", "metrics"),
+        table_dir=folder_of("output", "tables"),
+    shell:
+        "gohscore explain-test --slices {input.slices:q} --folds {input.folds:q}"
+        " --labels {input.labels:q} --models {input.models:q} {params.masks}"
+        " --device {resources.device} --out-dir {params.out_dir:q}"
+        " --table-dir {params.table_dir:q} --figure {output.figure:q} > {log:q} 2>&1"

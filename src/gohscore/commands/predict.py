@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from gohscore.commands.options import add_machine_options, machine_from_args
@@ -65,9 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="also write a DICOM SR (TID 1500) and a Secondary Capture of qc.png per scan, for PACS",
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also write the score ensemble's heat maps (heatmaps.nii.gz) and overlay them on the QC sheet",
+    )
+    parser.add_argument("--qc-pdf", type=Path, help="also write every scan's QC sheet as one multi-page PDF")
     add_machine_options(parser, deterministic=False)
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     machine = machine_from_args(args)
     stride = level_window_stride(
         {} if args.window_stride is None else {"window_stride": args.window_stride}, "--window-stride"
@@ -76,13 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from gohscore.bundle import is_bundle, load_bundle
-    from gohscore.cascade import find_models, load_models, score_scan, write_result
+    from gohscore.cascade import find_models, load_models, provenance, score_scan, write_result
     from gohscore.progress import progress
+    from gohscore.qc_sheet import add_page
     from gohscore.training import select_device
 
     if args.models is None and not (args.level_models and args.score_models):
         raise GohscoreError("give --models RESULTS_DIR, or both --level-models and --score-models")
     bundle = args.models is not None and is_bundle(args.models)
+    ablation = args.ablation if args.models is not None and not bundle else None
     level_paths, score_paths = (
         ([], [])
         if bundle
@@ -101,23 +112,38 @@ def main(argv: list[str] | None = None) -> int:
     log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
 
     tables = []
-    for scan, patient, fvc_percent in progress(list(zip(args.scan, ids, fvc, strict=True)), "scans scored"):
-        start = time.perf_counter()
-        result = score_scan(scan, patient, models, device, fvc_percent, stride, machine.amp)
-        write_result(result, args.out_dir / patient)
-        if args.dicom_out is not None:
-            from gohscore.dicom_results import write_dicom_results
+    with ExitStack() as stack:
+        pdf = None
+        if args.qc_pdf is not None:
+            from matplotlib.backends.backend_pdf import PdfPages
 
-            write_dicom_results(args.out_dir / patient, args.dicom_out / patient)
-        table = result["table"].assign(global_extent=result["global_extent"], goh_stage=result["goh_stage"])
-        tables.append(table)
-        log.info(
-            "%s: extent %.1f %%, %s (%.1f s)",
-            patient,
-            result["global_extent"],
-            result["goh_stage"],
-            time.perf_counter() - start,
-        )
+            pdf = stack.enter_context(PdfPages(stack.enter_context(atomic_path(args.qc_pdf))))
+        jobs = list(zip(args.scan, ids, fvc, strict=True))
+        for scan, patient, fvc_percent in progress(jobs, "scans scored"):
+            start = time.perf_counter()
+            result = score_scan(scan, patient, models, device, fvc_percent, stride, machine.amp, args.explain)
+            record = provenance(models, device, machine.amp, arguments, time.perf_counter() - start, ablation)
+            write_result(result, args.out_dir / patient, record)
+            if args.dicom_out is not None:
+                from gohscore.dicom_results import write_dicom_results
+
+                write_dicom_results(args.out_dir / patient, args.dicom_out / patient)
+            if pdf is not None:
+                add_page(pdf, result)
+            table = result["table"].assign(
+                global_extent=result["global_extent"],
+                global_extent_sd=result["global_extent_sd"],
+                goh_stage=result["goh_stage"],
+            )
+            tables.append(table)
+            log.info(
+                "%s: extent %.1f %% (SD %.1f), %s (%.1f s)",
+                patient,
+                result["global_extent"],
+                result["global_extent_sd"],
+                result["goh_stage"],
+                time.perf_counter() - start,
+            )
     with atomic_path(args.out_dir / "scores.csv") as tmp:
         pd.concat(tables, ignore_index=True).to_csv(tmp, index=False, float_format="%.2f")
     return 0
