@@ -41,7 +41,7 @@ REFERENCES = (
 )
 
 
-def _patient_free(value: object, key: str = "") -> object:
+def _patient_free(value: object) -> object:
     """``value`` with every list under a key ending in ``patients`` replaced by its length."""
     if isinstance(value, dict):
         out = {}
@@ -49,10 +49,10 @@ def _patient_free(value: object, key: str = "") -> object:
             if str(k).endswith("patients") and isinstance(v, list):
                 out[f"n_{k}"] = len(v)
             else:
-                out[k] = _patient_free(v, str(k))
+                out[k] = _patient_free(v)
         return out
     if isinstance(value, list):
-        return [_patient_free(v, key) for v in value]
+        return [_patient_free(v) for v in value]
     return value
 
 

@@ -30,7 +30,7 @@ def scored(entry: Path, role: str, args: argparse.Namespace) -> Path:
             "to score it as a scan, give --models RESULTS_DIR_OR_BUNDLE"
         )
     from gohscore.commands.predict import main as predict
-    from gohscore.commands.predict import scan_id
+    from gohscore.commands.predict import result_id
 
     out = args.out_dir / role
     argv = [
@@ -44,8 +44,7 @@ def scored(entry: Path, role: str, args: argparse.Namespace) -> Path:
         args.device,
     ]
     predict(argv + (["--fvc", str(getattr(args, f"{role}_fvc"))] if getattr(args, f"{role}_fvc") else []))
-    folders = [p for p in out.iterdir() if is_result(p)]
-    return out / scan_id(entry) if (out / scan_id(entry)).is_dir() else folders[0]
+    return out / result_id(entry)
 
 
 def level_slices(scan: str | None, original_slices: list[int]) -> tuple[list[np.ndarray | None], float]:

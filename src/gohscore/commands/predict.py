@@ -29,6 +29,11 @@ def scan_id(path: Path) -> str:
     return name
 
 
+def result_id(path: Path) -> str:
+    """The name of a scan's result folder: its id with anything but letters, digits, '.', '-' as '_'."""
+    return re.sub(r"[^\w.-]+", "_", scan_id(path))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score one or more scans; write one folder per scan and a table over all scans."""
     parser = argparse.ArgumentParser(prog="gohscore predict", description=__doc__)
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.models is not None
         else (args.level_models, args.score_models)
     )
-    ids = [re.sub(r"[^\w.-]+", "_", scan_id(p)) for p in args.scan]
+    ids = [result_id(p) for p in args.scan]
     if len(set(ids)) != len(ids):
         raise GohscoreError("two scans share one name; score them in separate calls or rename them")
     fvc = args.fvc or [None] * len(ids)
