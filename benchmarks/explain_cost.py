@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--max-scans", type=int, default=4)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the script")
     parser.add_argument("--skip-paper", action="store_true", help="only part 1")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where the JSON goes")
     args = parser.parse_args()
     import torch
 
@@ -131,7 +132,7 @@ def main() -> None:
         record["paper"] = time_paper(args.device, args.smoke, args.repeats)
         print(json.dumps(record["paper"], indent=1))
     if not args.smoke:
-        out = RESULTS / f"explain_cost_{device.type}.json"
+        out = args.out_dir / f"explain_cost_{device.type}.json"
         out.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {out}")
 

@@ -74,12 +74,15 @@ def score_scan(
     window_stride: int | None = None,
     amp: bool = True,
     explain: bool = False,
+    review: tuple[float, float] | None = None,
 ) -> dict:
     """Run the cascade on one scan; return levels, scores and their spread, stage, and what the QC sheet needs.
 
     ``window_stride`` is ``levels.window_stride`` (default: the schema's). ``explain`` adds the
     score ensemble's heat maps (:mod:`gohscore.scores.explain`) of each level's centre slice, on
-    the original pixel grid, under ``"maps"`` (``(5, 3, rows, columns)``).
+    the original pixel grid, under ``"maps"`` (``(5, 3, rows, columns)``). ``review`` is the pair
+    (position SD in mm, score SD in %) above which a level is flagged (default:
+    :mod:`gohscore.uncertainty`'s).
     """
     from gohscore import io, preprocess
     from gohscore.levels.decode import ensemble
@@ -112,7 +115,7 @@ def score_scan(
     score_sd = spread(score_members)
     extent = global_extent(scores[:, 0])
     extent_sd = float(spread(score_members[:, :, 0].mean(axis=1)))
-    review = review_flags(z_sd, score_sd)
+    flags = review_flags(z_sd, score_sd) if review is None else review_flags(z_sd, score_sd, *review)
     levels = pd.DataFrame(
         {
             "patient": patient,
@@ -124,7 +127,7 @@ def score_scan(
             "grid_index": index,
             **{p: scores[:, j] for j, p in enumerate(PATTERNS)},
             **{f"{p}_sd": score_sd[:, j] for j, p in enumerate(PATTERNS)},
-            "review": review,
+            "review": flags,
         }
     )
     centre = [nearest_slice(float(k), array.shape[0]) for k in slice_k]

@@ -26,6 +26,7 @@ LUNG_WINDOW_HU = (-1350.0, 150.0)  # W1500 / L-600
 MAP_PATTERNS = ("GG", "RET")  # the patterns shown as overlays (TOT is their union)
 MAP_CMAP = {"GG": "autumn", "RET": "winter"}
 MAP_FLOOR = 0.2  # heat below this share of the slice's maximum is not drawn
+MAP_ALPHA = 0.7  # the opacity of the hottest pixels
 DPI = 100
 MAX_PANEL_PX = 512
 FOOTNOTE = (
@@ -45,9 +46,11 @@ def _level_text(row) -> str:
 
 
 def _overlay(ax, heat: np.ndarray, cmap: str) -> None:
-    """Draw ``heat`` (0..1) over the slice in ``ax``, transparent below :data:`MAP_FLOOR`."""
-    shown = np.ma.masked_less(np.asarray(heat, dtype=float), MAP_FLOOR)
-    ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=1.0, alpha=0.55, interpolation="bilinear")
+    """Draw ``heat`` (0..1) over the slice in ``ax``: transparent below :data:`MAP_FLOOR`, more
+    opaque as the heat rises, so that the slice stays readable under the map."""
+    heat = np.clip(np.asarray(heat, dtype=float), 0.0, 1.0)
+    alpha = np.clip((heat - MAP_FLOOR) / (1.0 - MAP_FLOOR), 0.0, 1.0) * MAP_ALPHA
+    ax.imshow(heat, cmap=cmap, vmin=0.0, vmax=1.0, alpha=alpha, interpolation="bilinear")
 
 
 def qc_figure(result: dict) -> Figure:

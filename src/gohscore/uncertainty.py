@@ -14,24 +14,29 @@ demo's 4.8 mm grid and two steps of the 5 % score scale.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy loads on first use, so that the defaults import lightly (command options)
+    import numpy as np
 
 REVIEW_SD_MM = 4.8
 REVIEW_SD_PERCENT = 10.0
 
 
-def spread(per_model: np.ndarray) -> np.ndarray:
+def spread(per_model: np.typing.ArrayLike) -> np.ndarray:
     """SD across models (axis 0, ``ddof=0``).
 
-    >>> spread(np.array([[1.0, 5.0], [3.0, 5.0]])).tolist()
+    >>> spread([[1.0, 5.0], [3.0, 5.0]]).tolist()
     [1.0, 0.0]
     """
+    import numpy as np
+
     return np.asarray(per_model, dtype=np.float64).std(axis=0, ddof=0)
 
 
 def review_flags(
-    z_sd_mm: np.ndarray,
-    score_sd: np.ndarray,
+    z_sd_mm: np.typing.ArrayLike,
+    score_sd: np.typing.ArrayLike,
     sd_mm: float = REVIEW_SD_MM,
     sd_percent: float = REVIEW_SD_PERCENT,
 ) -> np.ndarray:
@@ -39,9 +44,11 @@ def review_flags(
 
     ``z_sd_mm`` is ``(levels,)``, ``score_sd`` ``(levels, 3)``.
 
-    >>> review_flags(np.array([1.0, 6.0, 1.0]), np.array([[0, 0, 0], [0, 0, 0], [0, 12.0, 0]])).tolist()
+    >>> review_flags([1.0, 6.0, 1.0], [[0, 0, 0], [0, 0, 0], [0, 12.0, 0]]).tolist()
     [False, True, True]
     """
+    import numpy as np
+
     z = np.asarray(z_sd_mm, dtype=np.float64)
     s = np.asarray(score_sd, dtype=np.float64)
     return (z > sd_mm) | (s > sd_percent).any(axis=1)

@@ -14,6 +14,7 @@ from gohscore.commands.options import add_machine_options, machine_from_args
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
 from gohscore.settings import level_window_stride, section_defaults
+from gohscore.uncertainty import REVIEW_SD_MM, REVIEW_SD_PERCENT
 
 log = logging.getLogger("gohscore")
 
@@ -78,6 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         help="also write the score ensemble's heat maps (heatmaps.nii.gz) and overlay them on the QC sheet",
     )
     parser.add_argument("--qc-pdf", type=Path, help="also write every scan's QC sheet as one multi-page PDF")
+    parser.add_argument(
+        "--review-sd-mm",
+        type=float,
+        default=REVIEW_SD_MM,
+        help="flag a level for review above this SD of its position across the fold models (default %(default)s)",
+    )
+    parser.add_argument(
+        "--review-sd-percent",
+        type=float,
+        default=REVIEW_SD_PERCENT,
+        help="... or above this SD of any of its scores (default %(default)s)",
+    )
     add_machine_options(parser, deterministic=False)
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -112,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     fvc = args.fvc or [None] * len(ids)
     if len(fvc) != len(ids):
         raise GohscoreError(f"--fvc has {len(fvc)} values for {len(ids)} scans; give one per scan, in order")
+    review = (args.review_sd_mm, args.review_sd_percent)
+    if min(review) < 0:
+        raise GohscoreError("--review-sd-mm and --review-sd-percent must be 0 or more")
     device = select_device(machine.device)
     models = load_bundle(args.models, device) if bundle else load_models(level_paths, score_paths, device)
     log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
@@ -126,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         jobs = list(zip(args.scan, ids, fvc, strict=True))
         for scan, patient, fvc_percent in progress(jobs, "scans scored"):
             start = time.perf_counter()
-            result = score_scan(scan, patient, models, device, fvc_percent, stride, machine.amp, args.explain)
+            result = score_scan(
+                scan, patient, models, device, fvc_percent, stride, machine.amp, args.explain, review
+            )
             record = provenance(models, device, machine.amp, arguments, time.perf_counter() - start, ablation)
             write_result(result, args.out_dir / patient, record)
             if args.dicom_out is not None:
