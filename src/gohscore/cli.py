@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("phantom", "generate one synthetic patient of the embedded default cohort"),
     "phantom-tables": ("phantom_tables", "collect per-patient phantom rows into the cohort's tables"),
     "phantom-cohort": ("phantom_cohort", "generate a whole synthetic cohort in one folder (parallel)"),
+    "phantom-pairs": ("phantom_pairs", "write synthetic follow-up pairs with a known change of disease"),
     "phantom-figure": ("phantom_figure", "draw the phantom realism figure (levels, GG/RET outlines)"),
     "validate": ("validate", "check a cohort folder (layout, labels, scan headers) without processing it"),
     "resample": ("resample", "read one scan, reorient, resample to the network grid, record geometry"),
@@ -30,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tables": ("tables", "compute the paper's tables (metrics) from prediction tables"),
     "figures": ("figures", "draw the paper's figures from tables"),
     "predict": ("predict", "score new scans with trained models: levels, 15 scores, Goh stage, QC"),
+    "compare": ("compare", "compare a follow-up scan with a baseline: change per level, extent and stage"),
+    "export": ("export", "pack trained fold models with one model card into a portable bundle"),
 }
 
 

@@ -74,6 +74,10 @@ else:
         if t is not None and Path(t).exists()
     ]
 
+# synthetic follow-up pairs (benchmarks/followup_change.py), written only when followup.n_pairs > 0
+FOLLOWUP = config.get("followup", {})
+FOLLOWUP_PAIRS = [f"{R}/followup_pairs"] if FOLLOWUP.get("n_pairs", 0) > 0 else []
+
 TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=TABLE_FORMATS)
 HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + expand(
     f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",

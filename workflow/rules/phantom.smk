@@ -42,3 +42,18 @@ rule phantom_tables:
     shell:
         "gohscore phantom-tables --parts {input.parts:q} --cohort {params.cohort:q}"
         " --params-json {params.cfg:q} --seed {params.seed} > {log:q} 2>&1"
+
+
+rule phantom_pairs:
+    output:
+        directory(f"{R}/followup_pairs"),
+    log:
+        f"{R}/logs/phantom/pairs.log",
+    conda:
+        "../envs/gohscore.yaml"
+    params:
+        cfg=json.dumps(FOLLOWUP, sort_keys=True),
+        seed=SEED,
+    shell:
+        "gohscore phantom-pairs --params-json {params.cfg:q} --seed {params.seed}"
+        " --out {output:q} > {log:q} 2>&1"

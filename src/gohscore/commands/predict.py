@@ -30,6 +30,11 @@ def scan_id(path: Path) -> str:
     return name
 
 
+def result_id(path: Path) -> str:
+    """The name of a scan's result folder: its id with anything but letters, digits, '.', '-' as '_'."""
+    return re.sub(r"[^\w.-]+", "_", scan_id(path))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score one or more scans; write one folder per scan and a table over all scans."""
     parser = argparse.ArgumentParser(prog="gohscore predict", description=__doc__)
@@ -41,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         help="scan files, DICOM folders, DICOMDIRs or .zip exports",
     )
     parser.add_argument(
-        "--models", type=Path, help="results folder of a finished workflow run (levels/, scores/)"
+        "--models",
+        type=Path,
+        help="results folder of a finished workflow run (levels/, scores/), or a bundle from gohscore export",
     )
     parser.add_argument(
         "--ablation",
@@ -60,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--window-stride", type=int, default=None, help="levels.window_stride (default: the schema's)"
+    )
+    parser.add_argument(
+        "--dicom-out",
+        type=Path,
+        help="also write a DICOM SR (TID 1500) and a Secondary Capture of qc.png per scan, for PACS",
     )
     parser.add_argument(
         "--explain",
@@ -90,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
+    from gohscore.bundle import is_bundle, load_bundle
     from gohscore.cascade import find_models, load_models, provenance, score_scan, write_result
     from gohscore.progress import progress
     from gohscore.qc_sheet import add_page
@@ -97,13 +110,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.models is None and not (args.level_models and args.score_models):
         raise GohscoreError("give --models RESULTS_DIR, or both --level-models and --score-models")
-    ablation = args.ablation if args.models is not None else None
+    bundle = args.models is not None and is_bundle(args.models)
+    ablation = args.ablation if args.models is not None and not bundle else None
     level_paths, score_paths = (
-        find_models(args.models, args.ablation)
+        ([], [])
+        if bundle
+        else find_models(args.models, args.ablation)
         if args.models is not None
         else (args.level_models, args.score_models)
     )
-    ids = [re.sub(r"[^\w.-]+", "_", scan_id(p)) for p in args.scan]
+    ids = [result_id(p) for p in args.scan]
     if len(set(ids)) != len(ids):
         raise GohscoreError("two scans share one name; score them in separate calls or rename them")
     fvc = args.fvc or [None] * len(ids)
@@ -113,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(review) < 0:
         raise GohscoreError("--review-sd-mm and --review-sd-percent must be 0 or more")
     device = select_device(machine.device)
-    models = load_models(level_paths, score_paths, device)
+    models = load_bundle(args.models, device) if bundle else load_models(level_paths, score_paths, device)
     log.info("%d level models, %d score models on %s", len(models.levels), len(models.scores), device)
 
     tables = []
@@ -131,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             record = provenance(models, device, machine.amp, arguments, time.perf_counter() - start, ablation)
             write_result(result, args.out_dir / patient, record)
+            if args.dicom_out is not None:
+                from gohscore.dicom_results import write_dicom_results
+
+                write_dicom_results(args.out_dir / patient, args.dicom_out / patient)
             if pdf is not None:
                 add_page(pdf, result)
             table = result["table"].assign(

@@ -79,6 +79,18 @@ def draw_severity(rng: np.random.Generator) -> float:
     return float(np.clip(rng.beta(1.3, 3.2), 0.02, 1.0))
 
 
+def level_slices(
+    level_w: tuple[float, ...], w_bottom: float, slice_mm: float, n_slices: int
+) -> tuple[int, int, int, int, int]:
+    """Slice index (from the bottom) of each level: L1-L3 and L5 the nearest slice, L4 halfway between L3 and L5."""
+
+    def snap(w: float) -> int:
+        return int(np.clip(np.floor((w - w_bottom) / slice_mm + 0.5), 0, n_slices - 1))
+
+    k1, k2, k3, k5 = snap(level_w[0]), snap(level_w[1]), snap(level_w[2]), snap(level_w[4])
+    return k1, k2, k3, int(np.floor((k3 + k5) / 2 + 0.5)), k5
+
+
 def draw_anatomy(rng: np.random.Generator, preset: SizePreset) -> Anatomy:
     """Draw one patient's anatomy and scan geometry at the given size preset."""
     u = rng.uniform
@@ -119,12 +131,8 @@ def draw_anatomy(rng: np.random.Generator, preset: SizePreset) -> Anatomy:
     n_slices = int(round(scan_len / slice_mm)) + 1
     w_bottom = lung_mid - (n_slices - 1) * slice_mm / 2
 
-    def snap(w: float) -> int:
-        return int(np.clip(np.floor((w - w_bottom) / slice_mm + 0.5), 0, n_slices - 1))
-
-    k1, k2, k3, k5 = snap(l1), snap(0.0), snap(l3), snap(l5)
-    k4 = int(np.floor((k3 + k5) / 2 + 0.5))
     level_w = (l1, 0.0, l3, (l3 + l5) / 2, l5)
+    k1, k2, k3, k4, k5 = level_slices(level_w, w_bottom, slice_mm, n_slices)
 
     x0 = -(preset.matrix - 1) / 2 * pixel_mm + u(-5, 5)
     y0 = -(preset.matrix - 1) / 2 * pixel_mm + u(-5, 5)

@@ -101,11 +101,14 @@ def _render_patient(
     seed: int,
     volume: np.ndarray | None = None,
     sink: Callable[[int, np.ndarray], None] | None = None,
+    renderer: Renderer | None = None,
 ) -> _Rendered:
     """Render every slice, bottom up, into ``volume`` (allocated by the caller, or a reused slab
-    buffer when None) and hand each slab of ``SLAB_SLICES`` slices to ``sink(first_k, slab)``."""
+    buffer when None) and hand each slab of ``SLAB_SLICES`` slices to ``sink(first_k, slab)``.
+
+    ``renderer``: one built for ``anat`` already (default: a new one from the seed and patient index)."""
     index = patient_index(patient)
-    renderer = Renderer(anat, (seed, index))
+    renderer = renderer or Renderer(anat, (seed, index))
     n, n_slices = anat.matrix, anat.n_slices
     buffer = np.empty((min(SLAB_SLICES, n_slices), n, n), np.int16) if volume is None else None
     pure_area = np.zeros((n_slices, 2), np.int64)

@@ -9,6 +9,8 @@ is coherent in 3D. Biases make it basal, peripheral and posterior.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from gohscore.phantom.anatomy import Anatomy
@@ -69,6 +71,7 @@ class _CoarseField:
         count: int,
     ):
         step_xy, step_z = step_mm
+        self.step_xy = step_xy
         pad = 2 * corr_mm
         self.y0, self.x0, self.z0 = rows_mm[0] - pad, cols_mm[0] - pad, z_range_mm[0] - pad
         ny = int((rows_mm[-1] + pad - self.y0) / step_xy) + 2
@@ -86,6 +89,14 @@ class _CoarseField:
         self.iy, self.fy = _interp_index(rows_mm, self.y0, step_xy, ny)
         self.ix, self.fx = _interp_index(cols_mm, self.x0, step_xy, nx)
         self.fy = self.fy[:, None]
+
+    def resampled(self, rows_mm: np.ndarray, cols_mm: np.ndarray) -> _CoarseField:
+        """The same fields, upsampled onto another fine (rows, cols) grid given in this field's coordinates."""
+        out = copy.copy(self)
+        out.iy, out.fy = _interp_index(rows_mm, self.y0, self.step_xy, self.fields.shape[2])
+        out.ix, out.fx = _interp_index(cols_mm, self.x0, self.step_xy, self.fields.shape[3])
+        out.fy = out.fy[:, None]
+        return out
 
     def at(self, z_mm: float, rows: slice = slice(None), cols: slice = slice(None)) -> list[np.ndarray]:
         """Every field on the fine (rows, cols) grid at world height ``z_mm`` (optionally a sub-block of it)."""
@@ -111,6 +122,11 @@ class _CoarseField:
         return list(bottom)
 
 
+def severity_offset(severity: float) -> float:
+    """The shift of the extent field for a severity in 0..1: the larger, the more lung is diseased."""
+    return -4.4 + 6.5 * severity
+
+
 class Disease:
     """One patient's disease: soft pattern amounts for rendering and hard masks for labels."""
 
@@ -123,8 +139,7 @@ class Disease:
         self.fine = _CoarseField(
             rng, rows_mm, cols_mm, (z_lo, z_hi), (fine_step, max(2.6, fine_step)), 4.2, 1
         )
-        s = anat.severity
-        self.offset = -4.4 + 6.5 * s
+        self.offset = severity_offset(anat.severity)
         self.g_bias = 2.6 * (anat.gg_share - 0.5) + 0.9
         self.r_bias = 2.6 * (0.5 - anat.gg_share) + 0.1
         self.gg_hu = float(rng.uniform(-680, -480))
