@@ -1,12 +1,29 @@
 # Configuration, the patient list and input functions shared by all rules.
 import json
+import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+# The package's code comes from this workflow's own source tree (src/ beside workflow/), both
+# while the Snakefile parses and in every job (`python -m gohscore`, which inherits PYTHONPATH),
+# so the jobs' software environment holds only the pinned dependencies (envs/gohscore.yaml),
+# whatever --conda-prefix, --directory or module prefix. A workflow read from a remote source
+# has no local src/ and uses the installed package.
+SRC = Path(
+    workflow.current_basedir.get_path_or_uri(secret_free=True), "..", "..", "src"
+)
+if (SRC / "gohscore").is_dir():
+    SRC = str(SRC.resolve())
+    sys.path.insert(0, SRC)
+    PYTHONPATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if SRC not in PYTHONPATH:
+        os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *PYTHONPATH]))
+
 from gohscore.cohort import discover_scans, find_table
 from gohscore.phantom.sizes import PatientParams
-from gohscore.reports import FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES
+from gohscore.reports import FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES, TABLE_PAGE_FORMAT
 from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
 
 # One schema for the workflow and the package: it lies in the package (src/gohscore/).
@@ -15,8 +32,11 @@ validate(config, str(SCHEMA_PATH))
 R = config["results"]
 SEED = config["seed"]
 FOLDS = list(range(config["folds"]["n_folds"]))
+# Paths the user gives are made absolute, so that a module's prefix: is not put before them.
 PREVIOUS_FOLDS = (
-    [config["folds"]["previous"]] if config["folds"].get("previous") else []
+    [os.path.abspath(config["folds"]["previous"])]
+    if config["folds"].get("previous")
+    else []
 )
 ABLATIONS = config["scores"]["ablations"]
 FINAL = config["scores"]["final_ablation"]
@@ -55,7 +75,7 @@ else:
             "config key cohort.path is empty but cohort.source is 'folder'; "
             "set cohort.path to your cohort folder (see README, 'Bring your own cohort')"
         )
-    COHORT = config["cohort"]["path"]
+    COHORT = os.path.abspath(config["cohort"]["path"])
     SCANS = {p: str(path) for p, path in discover_scans(COHORT).items()}
     PATIENTS = sorted(SCANS)
     COHORT_TABLES = [
@@ -69,6 +89,7 @@ else:
     ]
 
 TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=TABLE_FORMATS)
+TABLE_PAGES = expand(f"{R}/tables/{{name}}.{TABLE_PAGE_FORMAT}", name=TABLE_NAMES)
 HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + expand(
     f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
     ablation=ABLATIONS,
@@ -82,6 +103,29 @@ DRAWS = expand(
 FIGURES = expand(
     f"{R}/figures/{{name}}.png", name=FIGURE_NAMES
 )  # the report registry's
+
+
+def report_pages(files, names, category):
+    """``files`` (one per name of the report registry) in the report, captioned report/<category>/<name>.rst."""
+    # (`report` must not open a line: Snakemake's parser would read its `report:` keyword)
+    mark = report
+    captions = [f"../report/{category.lower()}/{name}.rst" for name in names]
+    return [
+        mark(path, caption=c, category=category)
+        for path, c in zip(files, captions, strict=True)
+    ]
+
+
+def per_attempt(first):
+    """A resource callable: ``first`` on a job's first attempt, twice that on the second, and so on.
+
+    With ``retries`` (profiles/slurm), a job killed for its memory or time limit comes back with more.
+    """
+
+    def grow(wildcards, attempt):
+        return first * attempt
+
+    return grow
 
 
 def section(name, only=None, without=()):
