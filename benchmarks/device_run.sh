@@ -12,3 +12,4 @@ nvidia-smi --query-gpu=name,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.
 if [[ -f .gpu/gpu_anchor.py ]]; then python3 .gpu/gpu_anchor.py --paper 2>&1 | tail -3; fi
 python3 benchmarks/level_net_gpu.py 2>&1 | tee "$OUT/level_net_gpu.log"
 python3 benchmarks/score_net_gpu.py 2>&1 | tee "$OUT/score_net_gpu.log"
+python3 benchmarks/explain_cost.py --device cuda --out-dir "$OUT" 2>&1 | tee "$OUT/explain_cost_gpu.log"

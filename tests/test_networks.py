@@ -84,3 +84,12 @@ def test_pretrained_loads_features_and_reinitialises_first_conv(tmp_path) -> Non
         vgg11(2, 1, 3, width=4, pretrained=path)
     with pytest.raises(GohscoreError):
         vgg11(2, 1, 3, width=2, pretrained=tmp_path / "missing.pt")
+
+
+def test_forward_from_a_feature_layer_continues_the_forward_pass() -> None:
+    torch.manual_seed(5)
+    net = vgg11(2, 1, 3, width=2, head_features=8).eval()
+    x = torch.randn(2, 1, 40, 40)
+    for k in (0, 5, 14, len(net.features)):
+        with torch.no_grad():
+            assert torch.allclose(net.forward_from(net.features[:k](x), k), net(x), atol=1e-6), k

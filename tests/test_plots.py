@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,23 +38,6 @@ def test_each_plot_writes_a_png(cohort: dict[str, pd.DataFrame], tmp_path: Path)
     assert is_png(plots.ablation_mae(T.table2_scores_cv(cohort["scores_cv"]), tmp_path / "mae.png"))
     pyplot = sys.modules.get("matplotlib.pyplot")  # pingouin imports it; we must not use it
     assert pyplot is None or pyplot.get_fignums() == []
-
-
-def test_qc_figure(tmp_path: Path) -> None:
-    rng = np.random.default_rng([1, 2])
-    slices = [rng.normal(-800, 100, (64, 64)) for _ in range(5)]
-    coronal = rng.normal(-500, 300, (80, 64))
-    scores = pd.DataFrame(
-        {
-            "level": [1, 2, 3, 4, 5],
-            "TOT": [0, 5, 10, 20, 35],
-            "GG": [0, 5, 5, 15, 20],
-            "RET": [0, 0, 5, 10, 25],
-        }
-    )
-    assert is_png(plots.qc_figure(slices, coronal, [70, 60, 45, 30, 15], scores, tmp_path / "qc" / "P1.png"))
-    with pytest.raises(ValueError, match="5 slices"):
-        plots.qc_figure(slices[:4], coronal, [70, 60, 45, 30], scores, tmp_path / "bad.png")
 
 
 def test_figures_command(cohort: dict[str, pd.DataFrame], tmp_path: Path) -> None:

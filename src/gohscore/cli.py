@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract-slices": ("extract_slices", "cut the axial slices at reference or predicted levels"),
     "train-scores": ("train_scores", "train the 2D score network for one fold and ablation"),
     "predict-scores": ("predict_scores", "predict TOT/GG/RET on extracted slices"),
+    "explain-test": ("explain_test", "heat maps of the test set, checked against the lesion masks"),
     "tables": ("tables", "compute the paper's tables (metrics) from prediction tables"),
     "figures": ("figures", "draw the paper's figures from tables"),
     "predict": ("predict", "score new scans with trained models: levels, 15 scores, Goh stage, QC"),

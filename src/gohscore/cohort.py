@@ -19,6 +19,8 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", "
 COMPANION_SUFFIXES: tuple[str, ...] = (".raw", ".zraw", ".raw.gz")
 #: archive endings accepted in ``scans/``: read as the folder they unpack to
 ARCHIVE_SUFFIXES: tuple[str, ...] = (".zip",)
+#: optional folder of lesion masks at the levels, one ``<patient>.npz`` each (gohscore.lesion_masks)
+MASK_DIR = "masks"
 #: table file endings, in the order they are looked for
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".xlsx", ".parquet")
 

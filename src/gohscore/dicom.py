@@ -40,6 +40,7 @@ TAG_SLOPE = "0028|1053"
 TAG_INSTANCE = "0020|0013"
 TAG_PATIENT = "0010|0020"
 TAG_STUDY_DATE = "0008|0020"
+TAG_STUDY_UID = "0020|000d"
 #: file names never read as images (the DICOMDIR index of a DICOM CD/DVD)
 INDEX_NAMES = {"DICOMDIR"}
 
@@ -69,6 +70,7 @@ class Slice:
     instance: int = 0
     patient: str = ""
     study_date: str = ""
+    study_uid: str = ""
 
 
 @dataclass
@@ -211,6 +213,7 @@ def read_slice(file: str, shown: Shown = _same) -> Slice:
     item.instance = int(float(instance)) if instance else 0
     item.patient = _tag(reader, TAG_PATIENT)
     item.study_date = _tag(reader, TAG_STUDY_DATE)
+    item.study_uid = _tag(reader, TAG_STUDY_UID)
     return item
 
 

@@ -49,6 +49,7 @@ class Scan:
     image: sitk.Image
     files: list[Path | ArchiveMember] = field(default_factory=list)
     series_uid: str | None = None
+    study_uid: str | None = None
 
 
 @dataclass
@@ -286,7 +287,9 @@ def read_scan(path: str | Path) -> Scan:
             from gohscore.dicom import read_series
 
             image, series = read_series(source.location, source.shown)
-            scan = Scan(path, "dicom", image, [source.file(f) for f in series.files], series.uid)
+            files = [source.file(f) for f in series.files]
+            study = series.slices[0].study_uid if series.slices else ""
+            scan = Scan(path, "dicom", image, files, series.uid, study or None)
             check_image(scan.image, path)
             check_finite(nonfinite_count(image), image, path)
             return scan

@@ -108,7 +108,15 @@ class VGG11(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, in_channels, *spatial)`` to ``(batch, out_features)``."""
-        x = self.avgpool(self.features(x))
+        return self.forward_from(x, 0)
+
+    def forward_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """The rest of the network from feature layer ``start`` on, ``x`` being that layer's input.
+
+        ``forward_from(features[:k](x), k) == forward(x)``; heat maps use it to run only the layers
+        after their target layer with gradients.
+        """
+        x = self.avgpool(self.features[start:](x))
         # the head runs in fp32 even under autocast: bf16 would quantise a level's position by up
         # to about 0.2 slice (8 bits of mantissa), and the head costs little next to the features
         with torch.autocast(device_type=x.device.type, enabled=False):

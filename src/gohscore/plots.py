@@ -7,7 +7,7 @@ the only raw data drawn are the points themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,6 @@ from gohscore.goh import LEVELS, PATTERNS
 
 PATTERN_COLOURS: dict[str, str] = {"TOT": "#4c72b0", "GG": "#dd8452", "RET": "#55a868"}
 LEVEL_COLOURS: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
-LUNG_WINDOW_HU: tuple[float, float] = (-1350.0, 150.0)
 DPI = 120
 
 
@@ -202,71 +201,6 @@ def ablation_mae(table2: pd.DataFrame, out: Path, source: str | None = None) -> 
     ax.set_ylim(bottom=0)
     ax.set_title(f"Score MAE (SD) by ablation (CV{', ' + source if source else ''}); † better than previous")
     ax.legend(fontsize=8)
-    return _save(fig, out)
-
-
-def _score_text(scores: pd.DataFrame, level: int) -> str:
-    """'TOT 20 GG 15 RET 5' for one level, from TOT/GG/RET or pred_TOT/... columns."""
-    row = scores[scores["level"] == level]
-    if row.empty:
-        return "no scores"
-    r = row.iloc[0]
-    parts = []
-    for p in PATTERNS:
-        col = p if p in row.columns else f"pred_{p}"
-        value = r.get(col, np.nan)
-        parts.append(f"{p} {value:.0f}" if pd.notna(value) else f"{p} n/a")
-    return "  ".join(parts)
-
-
-def qc_figure(
-    slices: list[np.ndarray],
-    coronal: np.ndarray,
-    level_rows: Sequence[float],
-    scores: pd.DataFrame,
-    out: Path,
-    coronal_aspect: float = 1.0,
-    title: str = "",
-) -> Path:
-    """QC image: coronal view (row 0 = bottom) with the five level lines, and the five axial slices with scores.
-
-    ``slices`` are 2D HU arrays for L1..L5, ``level_rows`` the level positions in coronal rows,
-    ``scores`` a frame with ``level`` and ``TOT, GG, RET`` (or ``pred_TOT, ...``) columns.
-    ``coronal_aspect`` is the row spacing divided by the column spacing.
-    """
-    if len(slices) != 5 or len(level_rows) != 5:
-        raise ValueError(
-            f"qc_figure needs 5 slices and 5 level rows, got {len(slices)} and {len(level_rows)}"
-        )
-    lo, hi = LUNG_WINDOW_HU
-    fig = Figure(figsize=(15.0, 6.0))
-    grid = fig.add_gridspec(2, 4, width_ratios=[1.3, 1, 1, 1])
-    ax = fig.add_subplot(grid[:, 0])
-    ax.imshow(
-        coronal, cmap="gray", vmin=lo, vmax=hi, origin="lower", aspect=coronal_aspect, interpolation="nearest"
-    )
-    for k, (row, colour) in enumerate(zip(level_rows, LEVEL_COLOURS, strict=True), start=1):
-        ax.axhline(row, color=colour, linewidth=1.2)
-        ax.annotate(
-            f"L{k}",
-            xy=(0, row),
-            xycoords=("axes fraction", "data"),
-            xytext=(2, 2),
-            textcoords="offset points",
-            color=colour,
-            fontsize=9,
-            fontweight="bold",
-        )
-    ax.set_title("coronal, levels")
-    ax.set_axis_off()
-    cells = [grid[0, 1], grid[0, 2], grid[0, 3], grid[1, 1], grid[1, 2]]
-    for k, (cell, image, colour) in enumerate(zip(cells, slices, LEVEL_COLOURS, strict=True), start=1):
-        sub = fig.add_subplot(cell)
-        sub.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-        sub.set_title(f"L{k}: {_score_text(scores, k)}", fontsize=9, color=colour)
-        sub.set_axis_off()
-    if title:
-        fig.suptitle(title)
     return _save(fig, out)
 
 

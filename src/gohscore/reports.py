@@ -293,6 +293,8 @@ TABLES: dict[str, Callable[[ReportInputs], Report | None]] = {
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 TABLE_FORMATS = ("parquet", "md")
 TABLE_PAGE_FORMAT = "html"  # the page of each table that the workflow report shows
+# written by ``gohscore explain-test`` (heat maps against the lesion masks), not ``gohscore tables``
+HEATMAP_TABLE = "heatmap_validation"
 
 
 def write_tables(inputs: ReportInputs, out_dir: Path) -> list[str]:
@@ -405,6 +407,7 @@ FIGURES: dict[str, Callable[[FigureInputs, Path], bool]] = {
     "label_draws": _fig_label_draws,
 }
 FIGURE_NAMES: tuple[str, ...] = tuple(FIGURES)
+HEATMAP_FIGURE = "heatmap_validation"  # by ``gohscore explain-test``
 
 
 def write_figures(inputs: FigureInputs, out_dir: Path) -> list[str]:

@@ -206,3 +206,24 @@ def test_manifest_geometry_unflattens_lists():
     )
     geom = manifest_geometry(row)
     assert geom["spacing_xyz_mm"] == [0.7, 0.7, 2.0] and geom["hu_p01"] == -1000.0 and geom["patient"] == "P1"
+
+
+def test_unsquare_puts_input_grid_pixels_back_where_they_came_from() -> None:
+    """A 6 x 10 slice (1 mm) is padded to 10 x 10 (2 rows of air above and below), then resized to 5 x 5.
+
+    Input-grid row 2 covers padded rows 4-5, which are original rows 2-3.
+    """
+    from gohscore.scores.slices import square_box, unsquare
+
+    assert square_box((6, 10), (1.0, 1.0)) == (10, 10, 2, 0)
+    heat = np.zeros((1, 5, 5), dtype=np.float32)
+    heat[0, 2, 4] = 1.0
+    back = unsquare(heat, (6, 10), (1.0, 1.0))
+    assert back.shape == (1, 6, 10)
+    row, col = np.unravel_index(np.argmax(back[0]), back[0].shape)
+    assert row in (2, 3) and col in (8, 9)
+    # a smooth slice survives resize_square -> unsquare nearly unchanged
+    yy, xx = np.mgrid[0:6, 0:10]
+    smooth = (-800.0 + 20.0 * xx + 10.0 * yy)[None].astype(np.float32)
+    squared, _ = resize_square(smooth, (1.0, 1.0), 10)
+    assert np.allclose(unsquare(squared, (6, 10), (1.0, 1.0)), smooth, atol=1e-3)

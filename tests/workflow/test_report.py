@@ -12,17 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from gohscore.reports import FIGURE_NAMES, TABLE_NAMES, TABLE_PAGE_FORMAT
+from gohscore.reports import FIGURE_NAMES, HEATMAP_FIGURE, HEATMAP_TABLE, TABLE_NAMES, TABLE_PAGE_FORMAT
 from tests.workflow.browser import Browser, find_browser
 from tests.workflow.helpers import REPO, TINY_ARGS, snakemake
 
 CAPTIONS = REPO / "workflow" / "report"
+# every table and figure of the report: the tables/figures registry's and explain-test's
+REPORT_TABLES = (*TABLE_NAMES, HEATMAP_TABLE)
+REPORT_FIGURES = (*FIGURE_NAMES, HEATMAP_FIGURE)
 SCREENSHOTS = os.environ.get("GOHSCORE_REPORT_SCREENSHOTS")  # a folder to keep the screenshots in
 
 
 def test_every_table_and_figure_has_one_caption():
     """The caption files are exactly the registry's tables and figures, each one non-empty sentence or more."""
-    for kind, names in (("tables", TABLE_NAMES), ("figures", FIGURE_NAMES)):
+    for kind, names in (("tables", REPORT_TABLES), ("figures", REPORT_FIGURES)):
         found = {p.stem for p in (CAPTIONS / kind).glob("*.rst")}
         assert found == set(names), (kind, found ^ set(names))
         for name in names:
@@ -84,8 +87,8 @@ def test_report_renders_every_table_and_figure_in_chromium(report, tmp_path):
         categories = browser.run("return categories")
         assert set(categories) == {"Tables", "Figures"}, categories
         expected = {
-            "Tables": {f"{name}.{TABLE_PAGE_FORMAT}" for name in TABLE_NAMES},
-            "Figures": {f"{name}.png" for name in FIGURE_NAMES},
+            "Tables": {f"{name}.{TABLE_PAGE_FORMAT}" for name in REPORT_TABLES},
+            "Figures": {f"{name}.png" for name in REPORT_FIGURES},
         }
         for category, names in expected.items():
             browser.open(report.as_uri())

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 import yaml
 
 from tests.workflow.helpers import REPO, job_counts, scratch_workdir, snakemake
@@ -46,6 +50,7 @@ def test_default_dry_run_lists_every_stage(workdir):
         "predict_scores_test": 3,
         "tables": 1,
         "figures": 1,
+        "explain_test": 1,
         "all": 1,
     }
     assert counts == expected
@@ -92,6 +97,7 @@ def check_job_logs(logs, run_output, cfg):
         "slices/predicted.log",
         "tables.log",
         "figures.log",
+        "explain_test.log",
         *(f"levels/{stage}_fold{f}.log" for f in folds for stage in ("train", "predict")),
         *(
             f"scores/{stage}_{a}_fold{f}.log"
@@ -156,7 +162,12 @@ def test_tiny_dag_end_to_end(workdir):
         width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         assert width >= 100 and height >= 100, (png.name, width, height)
         assert png.stat().st_size > 1000, png.name
-    assert len(list((results / "figures").glob("*.png"))) == 7
+    assert len(list((results / "figures").glob("*.png"))) == 8
+    heat = pd.read_parquet(results / "tables" / "heatmap_validation.parquet")
+    assert set(heat["method"]) == {"gradcam", "gradcam_in_lung", "lung_mask"}
+    assert (heat["n_levels"] > 0).all()  # the tiny phantom's test patients have lesions to check against
+    flat = heat[heat["method"] == "lung_mask"]
+    assert np.allclose(flat["pixel_auc"], 0.5) and np.allclose(flat["pointing_game"], flat["energy_in_mask"])
     draws = pd.read_parquet(results / "tables" / "label_draws.parquet")
     assert set(draws["ablation"]) == {"none", "balanced", "balanced_synthesis"}
     seen = draws.groupby("ablation")["seen"].sum()
@@ -172,13 +183,13 @@ def test_tiny_dag_end_to_end(workdir):
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
 
-    # choosing another final ablation only redoes the reports, never slices or trained models
+    # choosing another final ablation only redoes the reports and the final models' heat maps
     cfg = yaml.safe_load((workdir / "config" / "tiny.yaml").read_text(encoding="utf-8"))
     cfg["scores"]["final_ablation"] = "none"
     (workdir / "final_none.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     changed = snakemake(["-n", "--configfile", "final_none.yaml", "--cores", "2"], workdir, timeout=300)
     assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
-    assert set(job_counts(changed.stdout + changed.stderr)) == {"tables", "figures", "all"}
+    assert set(job_counts(changed.stdout + changed.stderr)) == {"tables", "figures", "explain_test", "all"}
     # more observer patients: new cohort tables and everything after them, but no scan is redone
     cfg = yaml.safe_load((workdir / "config" / "tiny.yaml").read_text(encoding="utf-8"))
     cfg["phantom"]["n_observer_patients"] += 1
@@ -205,6 +216,9 @@ def test_tiny_dag_end_to_end(workdir):
             str(out),
             "--device",
             "cpu",
+            "--explain",
+            "--qc-pdf",
+            str(out / "qc.pdf"),
         ],
         capture_output=True,
         text=True,
@@ -217,9 +231,20 @@ def test_tiny_dag_end_to_end(workdir):
     assert len(table) == 10 and set(table["level"]) == {1, 2, 3, 4, 5}
     assert {"z_mm", "original_slice", "TOT", "GG", "RET", "goh_stage"} <= set(table.columns)
     assert ((table[["TOT", "GG", "RET"]] % 5) == 0).all().all()
+    assert {"z_mm_sd", "TOT_sd", "GG_sd", "RET_sd", "review", "global_extent_sd"} <= set(table.columns)
+    assert (table[["z_mm_sd", "TOT_sd", "GG_sd", "RET_sd"]] >= 0).all().all()
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", (out / "qc.pdf").read_bytes())) == len(scans)
     for scan in scans:
         assert (out / scan.name / "qc.png").stat().st_size > 1000
-        assert (out / scan.name / "summary.json").exists()
+        summary = json.loads((out / scan.name / "summary.json").read_text(encoding="utf-8"))
+        record = summary["provenance"]
+        assert record["precision"]["levels"] == "fp32" and record["device"] == "cpu"
+        assert sorted(m["fold"] for m in record["models"] if m["task"] == "levels") == list(range(2))
+        for m in record["models"]:
+            assert m["sha256"] == hashlib.sha256(Path(m["file"]).read_bytes()).hexdigest()
+        assert summary["source"]["sha256"] and "--explain" in record["arguments"]
+        heat = sitk.GetArrayFromImage(sitk.ReadImage(str(out / scan.name / "heatmaps.nii.gz")))
+        assert heat.shape[0] == 15 and 0.0 <= heat.min() and heat.max() <= 1.0
 
 
 def test_slurm_profile_is_accepted_and_asks_for_a_gpu(workdir):

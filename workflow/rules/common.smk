@@ -1,6 +1,7 @@
 # Configuration, the patient list and input functions shared by all rules.
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,9 +22,16 @@ if (SRC / "gohscore").is_dir():
     if SRC not in PYTHONPATH:
         os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *PYTHONPATH]))
 
-from gohscore.cohort import discover_scans, find_table
+from gohscore.cohort import MASK_DIR, discover_scans, find_table
 from gohscore.phantom.sizes import PatientParams
-from gohscore.reports import FIGURE_NAMES, TABLE_FORMATS, TABLE_NAMES, TABLE_PAGE_FORMAT
+from gohscore.reports import (
+    FIGURE_NAMES,
+    HEATMAP_FIGURE,
+    HEATMAP_TABLE,
+    TABLE_FORMATS,
+    TABLE_NAMES,
+    TABLE_PAGE_FORMAT,
+)
 from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
 
 # One schema for the workflow and the package: it lies in the package (src/gohscore/).
@@ -103,6 +111,18 @@ DRAWS = expand(
 FIGURES = expand(
     f"{R}/figures/{{name}}.png", name=FIGURE_NAMES
 )  # the report registry's
+# heat maps of the test set against the lesion masks (written by explain_test, not the tables rule)
+HEATMAP_TABLES = expand(f"{R}/tables/{HEATMAP_TABLE}.{{ext}}", ext=TABLE_FORMATS)
+HEATMAP_PAGE = f"{R}/tables/{HEATMAP_TABLE}.{TABLE_PAGE_FORMAT}"
+HEATMAP_PNG = f"{R}/figures/{HEATMAP_FIGURE}.png"
+HEATMAP_OUTPUTS = HEATMAP_TABLES + [HEATMAP_PAGE, HEATMAP_PNG]
+# lesion masks: the phantom writes them; a user's cohort may have a masks/ folder, or none
+if config["cohort"]["source"] == "phantom":
+    MASKS_DIR = f"{COHORT}/{MASK_DIR}"
+    MASKS = expand(f"{MASKS_DIR}/{{patient}}.npz", patient=PATIENTS)
+else:
+    MASKS_DIR = str(Path(COHORT, MASK_DIR)) if Path(COHORT, MASK_DIR).is_dir() else ""
+    MASKS = []
 
 
 def report_pages(files, names, category):
@@ -126,6 +146,12 @@ def per_attempt(first):
         return first * attempt
 
     return grow
+
+
+def masks_option(wildcards, input):
+    """``--masks <folder>`` for explain-test: the phantom's masks (inputs) or the cohort's masks/."""
+    folder = str(Path(input.masks[0]).parent) if input.masks else MASKS_DIR
+    return f"--masks {shlex.quote(folder)}" if folder else ""
 
 
 def section(name, only=None, without=()):

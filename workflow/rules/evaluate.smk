@@ -60,3 +60,36 @@ rule figures:
         " --scores-test {input.scores_test:q} --histories {input.histories:q}"
         " --final-ablation {params.final}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule explain_test:
+    input:
+        slices=f"{R}/slices/reference",
+        folds=f"{R}/folds.parquet",
+        labels=f"{R}/ingest/labels.parquet",
+        models=expand(f"{R}/scores/{FINAL}/fold{{fold}}/model.pt", fold=FOLDS),
+        masks=MASKS,
+    output:
+        metrics=f"{R}/explain/test/metrics.parquet",
+        tables=HEATMAP_TABLES,
+        page=report_pages([HEATMAP_PAGE], [HEATMAP_TABLE], "Tables"),
+        figure=report_pages([HEATMAP_PNG], [HEATMAP_FIGURE], "Figures"),
+    log:
+        f"{R}/logs/explain_test.log",
+    conda:
+        "../envs/gohscore.yaml"
+    threads: 4
+    resources:
+        **MACHINE,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
+        gpu=1,
+    params:
+        masks=masks_option,
+        out_dir=folder_of("output", "metrics"),
+        table_dir=folder_of("output", "tables"),
+    shell:
+        "python -m gohscore explain-test --slices {input.slices:q} --folds {input.folds:q}"
+        " --labels {input.labels:q} --models {input.models:q} {params.masks}"
+        " --device {resources.device} --out-dir {params.out_dir:q}"
+        " --table-dir {params.table_dir:q} --figure {output.figure:q} > {log:q} 2>&1"

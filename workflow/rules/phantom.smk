@@ -6,6 +6,7 @@ rule phantom_patient:
         scan=directory(f"{R}/phantom/scans/{{patient}}"),
         patches=directory(f"{R}/phantom/patches/{{patient}}"),
         part=f"{R}/phantom/parts/{{patient}}.json",
+        masks=f"{R}/phantom/{MASK_DIR}/{{patient}}.npz",
     log:
         f"{R}/logs/phantom/{{patient}}.log",
     wildcard_constraints:
@@ -24,7 +25,7 @@ rule phantom_patient:
     shell:
         "python -m gohscore phantom --patient {wildcards.patient} --params-json {params.cfg:q}"
         " --seed {params.seed} --scan-dir {output.scan:q} --patch-dir {output.patches:q}"
-        " --part {output.part:q} > {log:q} 2>&1"
+        " --part {output.part:q} --masks {output.masks:q} > {log:q} 2>&1"
 
 
 rule phantom_tables:

@@ -1,4 +1,4 @@
-"""``gohscore phantom``: generate one synthetic patient (scan, patches, part JSON)."""
+"""``gohscore phantom``: generate one synthetic patient (scan, patches, lesion masks, part JSON)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--part", type=Path, required=True, help="output JSON: label, observer and patch rows"
     )
+    parser.add_argument(
+        "--masks", type=Path, default=None, help="output .npz: lung, GG and RET masks at the five levels"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     section = read_json_option(args.params_json, "phantom")
@@ -37,6 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     if n_patients is not None and index > n_patients:
         raise GohscoreError(f"--patient {args.patient} is beyond phantom.n_patients = {n_patients}")
     tune_allocator()
-    part = write_patient(args.patient, params, args.seed, args.scan_dir, args.patch_dir)
+    part = write_patient(args.patient, params, args.seed, args.scan_dir, args.patch_dir, args.masks)
     write_part(part, args.part)
     return 0

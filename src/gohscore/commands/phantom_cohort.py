@@ -6,6 +6,7 @@ import argparse
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from gohscore.lesion_masks import mask_path
 from gohscore.phantom.cohort import tune_allocator, write_patient, write_tables
 from gohscore.phantom.observers import observer_patients
 from gohscore.phantom.sizes import PhantomParams, patient_id
@@ -15,11 +16,12 @@ from gohscore.progress import progress
 def _one(job: tuple[str, PhantomParams, int, Path]) -> dict:
     """Worker: write one patient into the cohort folder."""
     patient, params, seed, out = job
-    return write_patient(patient, params, seed, out / "scans" / patient, out / "patches" / patient)
+    scans, patches = out / "scans" / patient, out / "patches" / patient
+    return write_patient(patient, params, seed, scans, patches, mask_path(out, patient))
 
 
 def generate_cohort(out: Path, params: PhantomParams, seed: int, jobs: int = 1) -> list[dict]:
-    """Write every patient's scan and patches into ``out`` and the tables; return the parts."""
+    """Write every patient's scan, patches and lesion masks into ``out`` and the tables; return the parts."""
     todo = [(patient_id(i), params, seed, out) for i in range(1, params.n_patients + 1)]
     if jobs <= 1:
         parts = list(progress(map(_one, todo), "phantom patients", total=len(todo)))

@@ -68,7 +68,7 @@ def card_settings(card: ModelCard) -> tuple[tuple[float, float], int]:
         ) from err
 
 
-def predict_levels_volume(
+def predict_levels_members(
     models: list[nn.Module],
     volume: np.ndarray | torch.Tensor,
     card: ModelCard,
@@ -76,7 +76,7 @@ def predict_levels_volume(
     window_stride: int,
     amp: bool = True,
 ) -> np.ndarray:
-    """Grid z indices (float, ``(5,)``) of L1..L5 in one int16 grid volume; several models = median ensemble.
+    """Each model's grid z indices of L1..L5 (float, ``(models, 5)``) in one int16 grid volume.
 
     ``window_stride`` (``levels.window_stride``) and ``amp`` (``machine.amp``) are inference
     choices, not part of the card.
@@ -85,19 +85,25 @@ def predict_levels_volume(
     vol = torch.from_numpy(np.array(volume, copy=True)) if isinstance(volume, np.ndarray) else volume
     vol = vol.to(device, non_blocking=True)
     mean, std = volume_stats(vol, hu_window)
-    return _predict(models, normalise(vol, mean, std, hu_window), crop_z, window_stride, amp, device)
-
-
-def _predict(
-    models: Sequence[nn.Module], vol: torch.Tensor, crop_z: int, stride: int, amp: bool, device: torch.device
-) -> np.ndarray:
-    """Decoded levels of a normalised volume, median across models."""
-    starts = window_starts(int(vol.shape[0]), crop_z, stride)
+    vol = normalise(vol, mean, std, hu_window)
+    starts = window_starts(int(vol.shape[0]), crop_z, window_stride)
     per_model = []
     for model in models:
         for_inference(model, device)
         per_model.append(decode_windows(window_indices(model, vol, starts, crop_z, device, amp), starts))
-    return ensemble(np.stack(per_model))
+    return np.stack(per_model)
+
+
+def predict_levels_volume(
+    models: list[nn.Module],
+    volume: np.ndarray | torch.Tensor,
+    card: ModelCard,
+    device: torch.device,
+    window_stride: int,
+    amp: bool = True,
+) -> np.ndarray:
+    """Grid z indices (float, ``(5,)``) of L1..L5 in one int16 grid volume; several models = median ensemble."""
+    return ensemble(predict_levels_members(models, volume, card, device, window_stride, amp))
 
 
 def level_table(

@@ -15,6 +15,7 @@ from gohscore import labels
 from gohscore.errors import GohscoreError
 from gohscore.files import atomic_path
 from gohscore.goh import LEVELS, PATTERNS, score_column, z_column
+from gohscore.lesion_masks import LevelMasks, write_masks
 from gohscore.phantom.anatomy import Anatomy, draw_anatomy
 from gohscore.phantom.labels import area_percentages, consistent_scores
 from gohscore.phantom.nifti import NiftiGzWriter, write_nifti_gz
@@ -163,8 +164,16 @@ def is_dicom(patient: str, params: PatientParams) -> bool:
     return params.dicom_every > 0 and patient_index(patient) % params.dicom_every == 0
 
 
-def write_patient(patient: str, params: PatientParams, seed: int, scan_dir: Path, patch_dir: Path) -> dict:
-    """Generate one patient and write its scan folder and patch folder; return its part (rows for the tables)."""
+def write_patient(
+    patient: str,
+    params: PatientParams,
+    seed: int,
+    scan_dir: Path,
+    patch_dir: Path,
+    masks: Path | None = None,
+) -> dict:
+    """Generate one patient and write its scan folder, patch folder and (``masks``) its lesion masks
+    at the levels (:mod:`gohscore.lesion_masks`); return its part (rows for the tables)."""
     start = time.perf_counter()
     index = patient_index(patient)
     anat = _anatomy(patient, params, seed)
@@ -186,6 +195,17 @@ def write_patient(patient: str, params: PatientParams, seed: int, scan_dir: Path
         else:
             with NiftiGzWriter(tmp / f"{patient}.nii.gz", shape, spacing, anat.origin_xyz_mm) as nifti:
                 pat = _render_patient(patient, anat, seed, sink=lambda _k0, slab: nifti.write(slab))
+    if masks is not None:
+        write_masks(
+            LevelMasks(
+                np.stack([r.lung for r in pat.levels]),
+                np.stack([r.gg for r in pat.levels]),
+                np.stack([r.ret for r in pat.levels]),
+                np.asarray(anat.level_k),
+                (anat.pixel_mm, anat.pixel_mm),
+            ),
+            masks,
+        )
     patch_rows = []
     patches = crop_patches(
         pat.renderer.render,

@@ -21,14 +21,14 @@ log = logging.getLogger("gohscore")
 
 
 @torch.no_grad()
-def predict_images(
+def predict_members(
     models: Sequence[nn.Module],
     images_hu: np.ndarray,
     card: ModelCard,
     device: torch.device,
     batch_size: int | None = None,
 ) -> np.ndarray:
-    """Raw (unrounded) TOT, GG, RET in % of ``(N, H, W)`` HU slices, averaged over ``models``.
+    """Raw (unrounded) TOT, GG, RET in % of ``(N, H, W)`` HU slices, per model: ``(models, N, 3)``.
 
     ``batch_size`` slices go through the network per pass (default: what suits the device).
     """
@@ -37,27 +37,46 @@ def predict_images(
     if images.shape[1:] != (size, size):
         images, _ = resize_square(images, (1.0, 1.0), size)
     x_all = torch.as_tensor(images)
-    total = np.zeros((len(images), 3), dtype=np.float64)
-    for model in models:
+    members = np.zeros((len(models), len(images), 3), dtype=np.float64)
+    for m, model in enumerate(models):
         model = for_inference(model, device)
         step = batch_size or per_pass(model, (size, size), device)
-        outs = []
         for start in range(0, len(images), step):
             x = normalize_hu(x_all[start : start + step].to(device), hu_window)[:, None]
-            outs.append(model(x).float().cpu().numpy())
-        total += np.concatenate(outs) if outs else np.zeros((0, 3))
-    return total / len(models) * float(card.output["scale"])
+            members[m, start : start + len(x)] = model(x).float().cpu().numpy()
+    return members * float(card.output["scale"])
+
+
+def predict_images(
+    models: Sequence[nn.Module],
+    images_hu: np.ndarray,
+    card: ModelCard,
+    device: torch.device,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Raw (unrounded) TOT, GG, RET in % of ``(N, H, W)`` HU slices, averaged over ``models``."""
+    return predict_members(models, images_hu, card, device, batch_size).mean(axis=0)
+
+
+def level_members(
+    models: Sequence[nn.Module], slices: np.ndarray, card: ModelCard, device: torch.device
+) -> np.ndarray:
+    """Each model's unrounded level scores ``(models, n_levels, 3)``: the mean over each level's slices.
+
+    ``slices`` is ``(n_levels * s, H, W)`` HU, ``s = slices_per_level`` per level in order.
+    """
+    s = int(card.input["slices_per_level"])
+    if len(slices) == 0 or len(slices) % s:
+        raise ValueError(f"{len(slices)} slices is not a multiple of slices_per_level {s}")
+    raw = predict_members(models, slices, card, device)
+    return raw.reshape(len(models), -1, s, 3).mean(axis=2)
 
 
 def predict_scores_slices(
     models: Sequence[nn.Module], slices: np.ndarray, card: ModelCard, device: torch.device
 ) -> np.ndarray:
     """Scores ``(n_levels, 3)`` [TOT, GG, RET] of ``(n_levels * s, H, W)`` HU slices, ``s`` per level in order."""
-    s = int(card.input["slices_per_level"])
-    if len(slices) == 0 or len(slices) % s:
-        raise ValueError(f"{len(slices)} slices is not a multiple of slices_per_level {s}")
-    raw = predict_images(models, slices, card, device)
-    return round_to_5(raw.reshape(-1, s, 3).mean(axis=1))
+    return round_to_5(level_members(models, slices, card, device).mean(axis=0))
 
 
 def predict_table(

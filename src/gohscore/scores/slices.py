@@ -33,9 +33,9 @@ def level_slice_indices(k: float, n_slices: int, slices_per_level: int) -> list[
 
 
 def resize_square(
-    slices_yx: np.ndarray, spacing_yx_mm: Sequence[float], size: int
+    slices_yx: np.ndarray, spacing_yx_mm: Sequence[float], size: int, fill: float = AIR_HU
 ) -> tuple[np.ndarray, float]:
-    """Pad ``(n, y, x)`` HU slices with air to a square field of view, resize to ``size``² (antialiased).
+    """Pad ``(n, y, x)`` HU slices with air (``fill``) to a square field of view, resize to ``size``² (antialiased).
 
     Returns the float32 slices and their new (isotropic) pixel spacing in mm.
 
@@ -46,18 +46,42 @@ def resize_square(
     arr = np.asarray(slices_yx, dtype=np.float32)
     if arr.ndim == 2:
         arr = arr[None]
-    sy, sx = (float(s) for s in spacing_yx_mm)
     ny, nx = arr.shape[-2:]
-    fov = max(ny * sy, nx * sx)
-    py, px = max(ny, round(fov / sy)), max(nx, round(fov / sx))
-    top, left = (py - ny) // 2, (px - nx) // 2
-    padded = np.full((arr.shape[0], py, px), AIR_HU, dtype=np.float32)
+    py, px, top, left = square_box((ny, nx), spacing_yx_mm)
+    fov = max(ny * float(spacing_yx_mm[0]), nx * float(spacing_yx_mm[1]))
+    padded = np.full((arr.shape[0], py, px), fill, dtype=np.float32)
     padded[:, top : top + ny, left : left + nx] = arr
     t = torch.from_numpy(padded)[:, None]
     if (py, px) != (size, size):
         down = py > size or px > size
         t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=down)
     return t[:, 0].numpy(), fov / size
+
+
+def square_box(shape_yx: Sequence[int], spacing_yx_mm: Sequence[float]) -> tuple[int, int, int, int]:
+    """``(padded_y, padded_x, top, left)``: the square field of view :func:`resize_square` pads a slice to."""
+    ny, nx = (int(v) for v in shape_yx)
+    sy, sx = (float(s) for s in spacing_yx_mm)
+    fov = max(ny * sy, nx * sx)
+    py, px = max(ny, round(fov / sy)), max(nx, round(fov / sx))
+    return py, px, (py - ny) // 2, (px - nx) // 2
+
+
+def unsquare(maps: np.ndarray, shape_yx: Sequence[int], spacing_yx_mm: Sequence[float]) -> np.ndarray:
+    """Maps on the network's square input grid, ``(n, size, size)``, back onto the original slice grid.
+
+    The inverse of :func:`resize_square`'s geometry: resize (bilinear) to the padded square, then
+    cut the padding away. Returns ``(n, *shape_yx)`` float32.
+
+    >>> unsquare(np.ones((1, 2, 2)), (4, 8), (1.0, 0.5)).shape
+    (1, 4, 8)
+    """
+    py, px, top, left = square_box(shape_yx, spacing_yx_mm)
+    t = torch.from_numpy(np.asarray(maps, dtype=np.float32))[:, None]
+    if t.shape[-2:] != (py, px):
+        t = F.interpolate(t, size=(py, px), mode="bilinear", align_corners=False)
+    ny, nx = (int(v) for v in shape_yx)
+    return t[:, 0, top : top + ny, left : left + nx].numpy()
 
 
 def to_int16(slices_hu: np.ndarray) -> np.ndarray:
