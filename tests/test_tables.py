@@ -14,7 +14,7 @@ from gohscore.commands import tables as tables_cmd
 from gohscore.errors import GohscoreError
 from gohscore.goh import PATTERNS, round_to_5
 from gohscore.markdown import markdown_document, markdown_table
-from gohscore.reports import TABLE_FORMATS, TABLE_NAMES
+from gohscore.reports import TABLE_FORMATS, TABLE_NAMES, TABLE_PAGE_FORMAT
 
 ABLATIONS = ["none", "balanced", "balanced_synthesis"]
 
@@ -391,7 +391,8 @@ def test_tables_command_writes_every_table(cohort: dict[str, pd.DataFrame], tmp_
     ]
     # exactly the registry's tables (the workflow's targets), less label_draws, whose draws were not given
     written = {p.name for p in out.iterdir()}
-    assert written == {f"{n}.{ext}" for n in TABLE_NAMES if n != "label_draws" for ext in TABLE_FORMATS}
+    formats = (*TABLE_FORMATS, TABLE_PAGE_FORMAT)
+    assert written == {f"{n}.{ext}" for n in TABLE_NAMES if n != "label_draws" for ext in formats}
     assert set(names) == set(TABLE_NAMES) - {"label_draws"}
     for name in names:
         assert not pd.read_parquet(out / f"{name}.parquet").empty

@@ -18,8 +18,8 @@ import pandas as pd
 MISSING = "n/a"
 
 
-def format_cell(value: object, digits: int = 2) -> str:
-    """One cell as text: floats with ``digits`` decimals, NaN/None as ``n/a``, pipes escaped."""
+def cell_text(value: object, digits: int = 2) -> str:
+    """One cell as plain text: floats with ``digits`` decimals, NaN/None as ``n/a``, booleans as yes/no."""
     if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
         return MISSING
     if isinstance(value, bool | np.bool_):
@@ -29,18 +29,23 @@ def format_cell(value: object, digits: int = 2) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     text = str(value)
-    if text in {"nan", "NaN", "<NA>", "None"}:
-        return MISSING
-    return text.replace("|", "\\|").replace("\n", " ")
+    return MISSING if text in {"nan", "NaN", "<NA>", "None"} else text
+
+
+def format_cell(value: object, digits: int = 2) -> str:
+    """One cell for a Markdown table: :func:`cell_text` with pipes escaped, on one line."""
+    return cell_text(value, digits).replace("|", "\\|").replace("\n", " ")
+
+
+def is_numeric(column: pd.Series) -> bool:
+    """Whether a column is shown right-aligned (numbers, not booleans)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def markdown_table(df: pd.DataFrame, digits: int = 2) -> str:
     """The frame as a Markdown pipe table; numeric columns right-aligned, others left-aligned."""
     header = [format_cell(str(c)) for c in df.columns]
-    align = [
-        "--:" if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) else ":--"
-        for c in df.columns
-    ]
+    align = ["--:" if is_numeric(df[c]) else ":--" for c in df.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for row in df.itertuples(index=False, name=None):
         lines.append("| " + " | ".join(format_cell(v, digits) for v in row) + " |")

@@ -1,4 +1,4 @@
-"""The workflow's report: every table (parquet + Markdown) and figure (PNG), in one registry.
+"""The workflow's report: every table (parquet, Markdown and HTML) and figure (PNG), in one registry.
 
 :data:`TABLE_NAMES` and :data:`FIGURE_NAMES` are the files that ``gohscore tables`` and
 ``gohscore figures`` write, in order; the workflow builds its target list from them, so a table
@@ -73,14 +73,16 @@ def write_table(
     display: pd.DataFrame | None = None,
     notes: list[str] | tuple[str, ...] = (),
 ) -> None:
-    """Write ``name.parquet`` (numbers) and ``name.md`` (``display`` or the table itself) atomically."""
+    """Write ``name.parquet`` (numbers), ``name.md`` and ``name.html`` (``display`` or the table) atomically."""
+    from gohscore.htmltable import html_document
     from gohscore.markdown import markdown_document
 
     with atomic_path(out_dir / f"{name}.parquet") as tmp:
         table.to_parquet(tmp, index=False)
-    text = markdown_document(title, table if display is None else display, notes)
-    with atomic_path(out_dir / f"{name}.md") as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    shown = table if display is None else display
+    for ext, document in (("md", markdown_document), (TABLE_PAGE_FORMAT, html_document)):
+        with atomic_path(out_dir / f"{name}.{ext}") as tmp:
+            tmp.write_text(document(title, shown, notes), encoding="utf-8")
     log.info("wrote %s (%d rows)", out_dir / f"{name}.parquet", len(table))
 
 
@@ -290,6 +292,7 @@ TABLES: dict[str, Callable[[ReportInputs], Report | None]] = {
 }
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 TABLE_FORMATS = ("parquet", "md")
+TABLE_PAGE_FORMAT = "html"  # the page of each table that the workflow report shows
 # written by ``gohscore explain-test`` (heat maps against the lesion masks), not ``gohscore tables``
 HEATMAP_TABLE = "heatmap_validation"
 

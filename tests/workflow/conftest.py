@@ -1,9 +1,10 @@
 """The tiny end-to-end run of test_workflow.py doubles as the fault tests' uninterrupted reference.
 
-The fault tests (test_faults.py) compare a run that was killed and resumed with an unbroken one.
-When both are collected, the fault tests are moved after test_workflow.py and reuse the results
-of its tiny run (if that test passed), which saves a whole tiny run (minutes) in CI; run on
-their own they make their reference run themselves.
+The fault tests (test_faults.py) compare a run that was killed and resumed with an unbroken one;
+the report test (test_report.py) opens that run's report. When they are collected with
+test_workflow.py, they are moved after it and reuse the results of its tiny run (if that test
+passed), which saves a whole tiny run (minutes) each in CI; run on their own they make their
+reference run themselves.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ import pytest
 from tests.workflow.helpers import TINY_ARGS, one_thread_args, scratch_workdir, snakemake
 
 TINY_TEST = "test_tiny_dag_end_to_end"  # in test_workflow.py: TINY_ARGS with one_thread_args()
-FAULTS_MODULE = "test_faults.py"
+REUSING_MODULES = ("test_faults.py", "test_report.py")  # the modules that use tiny_reference
 _passed_tiny_runs: list[Path] = []  # workdirs of tiny runs that passed in this session
 
 
 def pytest_collection_modifyitems(config, items):
     tiny = [i for i in items if i.name == TINY_TEST]
-    faults = [i for i in items if i.path.name == FAULTS_MODULE]
-    if not tiny or not faults:
+    reusing = [i for i in items if i.path.name in REUSING_MODULES]
+    if not tiny or not reusing:
         return
-    rest = [i for i in items if i.path.name != FAULTS_MODULE]
+    rest = [i for i in items if i.path.name not in REUSING_MODULES]
     after = max(k for k, i in enumerate(rest) if i.path == tiny[0].path) + 1  # keep that module whole
-    items[:] = rest[:after] + faults + rest[after:]
+    items[:] = rest[:after] + reusing + rest[after:]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -21,11 +21,13 @@ def scratch_workdir(tmp: Path) -> Path:
     return tmp
 
 
-def snakemake(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run snakemake with this interpreter's environment on PATH (so `gohscore` is found)."""
+def snakemake(
+    args: list[str], cwd: Path, timeout: float = 900, snakefile: Path = REPO / "workflow" / "Snakefile"
+) -> subprocess.CompletedProcess:
+    """Run snakemake with this interpreter's environment on PATH (so the jobs' `python` is this one)."""
     env = os.environ.copy()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"), *args]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), *args]
     return subprocess.run(
         cmd,
         cwd=cwd,

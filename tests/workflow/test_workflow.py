@@ -273,6 +273,24 @@ def rule_settings(pattern: str) -> dict[str, str]:
     return found
 
 
+def test_cluster_profiles_retry_requeue_and_group_the_patient_jobs():
+    """Both SLURM profiles retry failed jobs and requeue preempted ones; the per-patient rules form one group.
+
+    Memory and time of the sized rules grow with the attempt (per_attempt in common.smk), so a
+    retry asks for more; .ci/slurm-e2e checks a real retry on a real cluster.
+    """
+    groups = rule_settings(r'group:\s*"(\w+)"')
+    assert groups == {"phantom_patient": "patient", "resample": "patient"}
+    growing = rule_settings(r"mem_mb=per_attempt\((\d+)\)")
+    assert {"train_levels", "train_scores", "resample"} <= set(growing)
+    assert set(growing) == set(rule_settings(r"runtime=per_attempt\((\d+)\)"))
+    for profile_dir in (REPO / "profiles" / "slurm", REPO / ".ci" / "slurm-profile"):
+        profile = yaml.safe_load((profile_dir / "config.yaml").read_text(encoding="utf-8"))
+        assert profile["retries"] >= 1 and profile["slurm-requeue"] is True, profile_dir
+        assert any(g.startswith("patient=") for g in profile["group-components"]), profile_dir
+        assert "attempt" in str(profile["default-resources"]["mem_mb"]), profile_dir
+
+
 def test_ci_slurm_profile_fits_a_two_cpu_node(workdir):
     """.ci/slurm-e2e's profile: every GPU rule holds a GPU, every rule asking for > 2 CPUs is capped at 2.
 

@@ -1,8 +1,26 @@
 # Configuration, the patient list and input functions shared by all rules.
 import json
+import os
+import shlex
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
+
+# The package's code comes from this workflow's own source tree (src/ beside workflow/), both
+# while the Snakefile parses and in every job (`python -m gohscore`, which inherits PYTHONPATH),
+# so the jobs' software environment holds only the pinned dependencies (envs/gohscore.yaml),
+# whatever --conda-prefix, --directory or module prefix. A workflow read from a remote source
+# has no local src/ and uses the installed package.
+SRC = Path(
+    workflow.current_basedir.get_path_or_uri(secret_free=True), "..", "..", "src"
+)
+if (SRC / "gohscore").is_dir():
+    SRC = str(SRC.resolve())
+    sys.path.insert(0, SRC)
+    PYTHONPATH = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if SRC not in PYTHONPATH:
+        os.environ.update(PYTHONPATH=os.pathsep.join([SRC, *PYTHONPATH]))
 
 from gohscore.cohort import MASK_DIR, discover_scans, find_table
 from gohscore.phantom.sizes import PatientParams
@@ -12,6 +30,7 @@ from gohscore.reports import (
     HEATMAP_TABLE,
     TABLE_FORMATS,
     TABLE_NAMES,
+    TABLE_PAGE_FORMAT,
 )
 from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
 
@@ -21,8 +40,11 @@ validate(config, str(SCHEMA_PATH))
 R = config["results"]
 SEED = config["seed"]
 FOLDS = list(range(config["folds"]["n_folds"]))
+# Paths the user gives are made absolute, so that a module's prefix: is not put before them.
 PREVIOUS_FOLDS = (
-    [config["folds"]["previous"]] if config["folds"].get("previous") else []
+    [os.path.abspath(config["folds"]["previous"])]
+    if config["folds"].get("previous")
+    else []
 )
 ABLATIONS = config["scores"]["ablations"]
 FINAL = config["scores"]["final_ablation"]
@@ -61,7 +83,7 @@ else:
             "config key cohort.path is empty but cohort.source is 'folder'; "
             "set cohort.path to your cohort folder (see README, 'Bring your own cohort')"
         )
-    COHORT = config["cohort"]["path"]
+    COHORT = os.path.abspath(config["cohort"]["path"])
     SCANS = {p: str(path) for p, path in discover_scans(COHORT).items()}
     PATIENTS = sorted(SCANS)
     COHORT_TABLES = [
@@ -79,6 +101,7 @@ FOLLOWUP = config.get("followup", {})
 FOLLOWUP_PAIRS = [f"{R}/followup_pairs"] if FOLLOWUP.get("n_pairs", 0) > 0 else []
 
 TABLES = expand(f"{R}/tables/{{name}}.{{ext}}", name=TABLE_NAMES, ext=TABLE_FORMATS)
+TABLE_PAGES = expand(f"{R}/tables/{{name}}.{TABLE_PAGE_FORMAT}", name=TABLE_NAMES)
 HISTORIES = expand(f"{R}/levels/fold{{fold}}/history.parquet", fold=FOLDS) + expand(
     f"{R}/scores/{{ablation}}/fold{{fold}}/history.parquet",
     ablation=ABLATIONS,
@@ -93,9 +116,10 @@ FIGURES = expand(
     f"{R}/figures/{{name}}.png", name=FIGURE_NAMES
 )  # the report registry's
 # heat maps of the test set against the lesion masks (written by explain_test, not the tables rule)
-HEATMAP_OUTPUTS = expand(f"{R}/tables/{HEATMAP_TABLE}.{{ext}}", ext=TABLE_FORMATS) + [
-    f"{R}/figures/{HEATMAP_FIGURE}.png"
-]
+HEATMAP_TABLES = expand(f"{R}/tables/{HEATMAP_TABLE}.{{ext}}", ext=TABLE_FORMATS)
+HEATMAP_PAGE = f"{R}/tables/{HEATMAP_TABLE}.{TABLE_PAGE_FORMAT}"
+HEATMAP_PNG = f"{R}/figures/{HEATMAP_FIGURE}.png"
+HEATMAP_OUTPUTS = HEATMAP_TABLES + [HEATMAP_PAGE, HEATMAP_PNG]
 # lesion masks: the phantom writes them; a user's cohort may have a masks/ folder, or none
 if config["cohort"]["source"] == "phantom":
     MASKS_DIR = f"{COHORT}/{MASK_DIR}"
@@ -103,6 +127,35 @@ if config["cohort"]["source"] == "phantom":
 else:
     MASKS_DIR = str(Path(COHORT, MASK_DIR)) if Path(COHORT, MASK_DIR).is_dir() else ""
     MASKS = []
+
+
+def report_pages(files, names, category):
+    """``files`` (one per name of the report registry) in the report, captioned report/<category>/<name>.rst."""
+    # (`report` must not open a line: Snakemake's parser would read its `report:` keyword)
+    mark = report
+    captions = [f"../report/{category.lower()}/{name}.rst" for name in names]
+    return [
+        mark(path, caption=c, category=category)
+        for path, c in zip(files, captions, strict=True)
+    ]
+
+
+def per_attempt(first):
+    """A resource callable: ``first`` on a job's first attempt, twice that on the second, and so on.
+
+    With ``retries`` (profiles/slurm), a job killed for its memory or time limit comes back with more.
+    """
+
+    def grow(wildcards, attempt):
+        return first * attempt
+
+    return grow
+
+
+def masks_option(wildcards, input):
+    """``--masks <folder>`` for explain-test: the phantom's masks (inputs) or the cohort's masks/."""
+    folder = str(Path(input.masks[0]).parent) if input.masks else MASKS_DIR
+    return f"--masks {shlex.quote(folder)}" if folder else ""
 
 
 def section(name, only=None, without=()):

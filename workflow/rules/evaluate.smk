@@ -18,7 +18,8 @@ rule tables:
         folds=f"{R}/folds.parquet",
         draws=DRAWS,
     output:
-        TABLES,
+        data=TABLES,
+        pages=report_pages(TABLE_PAGES, TABLE_NAMES, "Tables"),
     log:
         f"{R}/logs/tables.log",
     conda:
@@ -28,7 +29,7 @@ rule tables:
         cohort_source=config["cohort"]["source"],
         out_dir=folder_of("output"),
     shell:
-        "gohscore tables --levels-cv {input.levels_cv:q} --levels-test {input.levels_test:q}"
+        "python -m gohscore tables --levels-cv {input.levels_cv:q} --levels-test {input.levels_test:q}"
         " --scores-cv {input.scores_cv:q} --scores-test {input.scores_test:q}"
         " --labels {input.labels:q} --observers {input.observers:q} --folds {input.folds:q}"
         " --final-ablation {params.final} --cohort-source {params.cohort_source}"
@@ -45,7 +46,7 @@ rule figures:
             f"{R}/test/{{ablation}}/predictions.parquet", ablation=ABLATIONS
         ),
     output:
-        FIGURES,
+        report_pages(FIGURES, FIGURE_NAMES, "Figures"),
     log:
         f"{R}/logs/figures.log",
     conda:
@@ -55,7 +56,7 @@ rule figures:
         tables=folder_of("input", "tables"),
         out_dir=folder_of("output"),
     shell:
-        "gohscore figures --tables {params.tables:q} --levels-cv {input.levels_cv:q}"
+        "python -m gohscore figures --tables {params.tables:q} --levels-cv {input.levels_cv:q}"
         " --scores-test {input.scores_test:q} --histories {input.histories:q}"
         " --final-ablation {params.final}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
@@ -70,8 +71,9 @@ rule explain_test:
         masks=MASKS,
     output:
         metrics=f"{R}/explain/test/metrics.parquet",
-        tables=HEATMAP_OUTPUTS[:-1],
-        figure=HEATMAP_OUTPUTS[-1],
+        tables=HEATMAP_TABLES,
+        page=report_pages([HEATMAP_PAGE], [HEATMAP_TABLE], "Tables"),
+        figure=report_pages([HEATMAP_PNG], [HEATMAP_FIGURE], "Figures"),
     log:
         f"{R}/logs/explain_test.log",
     conda:
@@ -79,13 +81,15 @@ rule explain_test:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
         gpu=1,
     params:
-        masks=f"--masks {MASKS_DIR}" if MASKS_DIR else "",
+        masks=masks_option,
         out_dir=folder_of("output", "metrics"),
         table_dir=folder_of("output", "tables"),
     shell:
-        "gohscore explain-test --slices {input.slices:q} --folds {input.folds:q}"
+        "python -m gohscore explain-test --slices {input.slices:q} --folds {input.folds:q}"
         " --labels {input.labels:q} --models {input.models:q} {params.masks}"
         " --device {resources.device} --out-dir {params.out_dir:q}"
         " --table-dir {params.table_dir:q} --figure {output.figure:q} > {log:q} 2>&1"

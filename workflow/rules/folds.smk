@@ -16,5 +16,5 @@ rule folds:
         cfg=section("folds"),
         seed=SEED,
     shell:
-        "gohscore folds --labels {input.labels:q} --observers {input.observers:q}"
+        "python -m gohscore folds --labels {input.labels:q} --observers {input.observers:q}"
         " --params-json {params.cfg:q} --seed {params.seed} --out {output:q} > {log:q} 2>&1"

@@ -18,13 +18,15 @@ rule train_levels:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(32000),
+        runtime=per_attempt(1440),
         gpu=1,
     params:
         cfg=section("levels", only=LEVEL_TRAINING_KEYS),
         seed=SEED,
         volumes=folder_of("input", "volumes"),
     shell:
-        "gohscore train-levels --fold {wildcards.fold} --volumes {params.volumes:q}"
+        "python -m gohscore train-levels --fold {wildcards.fold} --volumes {params.volumes:q}"
         " --manifest {input.manifest:q} --labels {input.labels:q} --folds {input.folds:q}"
         " --params-json {params.cfg:q} --seed {params.seed} --model {output.model:q}"
         " --card {output.card:q} --history {output.history:q}"
@@ -48,12 +50,14 @@ rule predict_levels_cv:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
         gpu=1,
     params:
         volumes=folder_of("input", "volumes"),
         stride=WINDOW_STRIDE,
     shell:
-        "gohscore predict-levels --models {input.model:q} --volumes {params.volumes:q}"
+        "python -m gohscore predict-levels --models {input.model:q} --volumes {params.volumes:q}"
         " --manifest {input.manifest:q} --folds {input.folds:q} --set cv --fold {wildcards.fold}"
         " --labels {input.labels:q} --window-stride {params.stride}"
         " --device {resources.device} --amp {resources.amp} --out {output:q} > {log:q} 2>&1"
@@ -75,12 +79,14 @@ rule predict_levels_test:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
         gpu=1,
     params:
         volumes=folder_of("input", "volumes"),
         stride=WINDOW_STRIDE,
     shell:
-        "gohscore predict-levels --models {input.models:q} --volumes {params.volumes:q}"
+        "python -m gohscore predict-levels --models {input.models:q} --volumes {params.volumes:q}"
         " --manifest {input.manifest:q} --folds {input.folds:q} --set test"
         " --labels {input.labels:q} --window-stride {params.stride}"
         " --device {resources.device} --amp {resources.amp} --out {output:q} > {log:q} 2>&1"

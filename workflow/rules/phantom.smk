@@ -11,14 +11,19 @@ rule phantom_patient:
         f"{R}/logs/phantom/{{patient}}.log",
     wildcard_constraints:
         patient=r"P\d{4}",
+    group:
+        "patient"
     conda:
         "../envs/gohscore.yaml"
+    resources:
+        mem_mb=per_attempt(3000),
+        runtime=per_attempt(10),
     params:
         # not the cohort's size: growing it keeps the patients already written
         cfg=section("phantom", only=PHANTOM_PATIENT_KEYS),
         seed=SEED,
     shell:
-        "gohscore phantom --patient {wildcards.patient} --params-json {params.cfg:q}"
+        "python -m gohscore phantom --patient {wildcards.patient} --params-json {params.cfg:q}"
         " --seed {params.seed} --scan-dir {output.scan:q} --patch-dir {output.patches:q}"
         " --part {output.part:q} --masks {output.masks:q} > {log:q} 2>&1"
 
@@ -40,7 +45,7 @@ rule phantom_tables:
         seed=SEED,
         cohort=folder_of("output"),
     shell:
-        "gohscore phantom-tables --parts {input.parts:q} --cohort {params.cohort:q}"
+        "python -m gohscore phantom-tables --parts {input.parts:q} --cohort {params.cohort:q}"
         " --params-json {params.cfg:q} --seed {params.seed} > {log:q} 2>&1"
 
 

@@ -9,12 +9,17 @@ rule resample:
         geometry=f"{R}/preprocess/{{patient}}.json",
     log:
         f"{R}/logs/resample/{{patient}}.log",
+    group:
+        "patient"
     conda:
         "../envs/gohscore.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(10),
     params:
         cfg=section("preprocess"),
     shell:
-        "gohscore resample --scan {input.scan:q} --patient {wildcards.patient:q}"
+        "python -m gohscore resample --scan {input.scan:q} --patient {wildcards.patient:q}"
         " --params-json {params.cfg:q} --volume {output.volume:q}"
         " --geometry {output.geometry:q} > {log:q} 2>&1"
 
@@ -35,6 +40,6 @@ rule ingest:
     params:
         cohort=cohort_folder,
     shell:
-        "gohscore ingest --cohort {params.cohort:q} --geometry {input.geometry:q}"
+        "python -m gohscore ingest --cohort {params.cohort:q} --geometry {input.geometry:q}"
         " --manifest {output.manifest:q} --labels {output.labels:q}"
         " --observers {output.observers:q} --patches {output.patches:q} > {log:q} 2>&1"

@@ -20,12 +20,14 @@ rule train_scores:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(32000),
+        runtime=per_attempt(1440),
         gpu=1,
     params:
         cfg=section("scores", only=SCORE_TRAINING_KEYS),
         seed=SEED,
     shell:
-        "gohscore train-scores --fold {wildcards.fold} --ablation {wildcards.ablation}"
+        "python -m gohscore train-scores --fold {wildcards.fold} --ablation {wildcards.ablation}"
         " --slices {input.slices:q} --labels {input.labels:q} --folds {input.folds:q}"
         " --patches {input.patches:q} --params-json {params.cfg:q} --seed {params.seed}"
         " --model {output.model:q} --card {output.card:q} --history {output.history:q}"
@@ -48,9 +50,11 @@ rule predict_scores_cv:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
         gpu=1,
     shell:
-        "gohscore predict-scores --models {input.model:q} --slices {input.slices:q}"
+        "python -m gohscore predict-scores --models {input.model:q} --slices {input.slices:q}"
         " --folds {input.folds:q} --set cv --fold {wildcards.fold}"
         " --ablation {wildcards.ablation} --source reference --labels {input.labels:q}"
         " --device {resources.device} --out {output:q} > {log:q} 2>&1"
@@ -71,9 +75,11 @@ rule predict_scores_test:
     threads: 4
     resources:
         **MACHINE,
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(60),
         gpu=1,
     shell:
-        "gohscore predict-scores --models {input.models:q} --slices {input.slices:q}"
+        "python -m gohscore predict-scores --models {input.models:q} --slices {input.slices:q}"
         " --folds {input.folds:q} --set test --ablation {wildcards.ablation}"
         " --source predicted --labels {input.labels:q} --device {resources.device}"
         " --out {output:q} > {log:q} 2>&1"

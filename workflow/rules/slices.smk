@@ -12,10 +12,13 @@ rule slices_reference:
         f"{R}/logs/slices/reference.log",
     conda:
         "../envs/gohscore.yaml"
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(120),
     params:
         cfg=section("scores", only=SLICE_KEYS),
     shell:
-        "gohscore extract-slices --manifest {input.manifest:q} --levels {input.labels:q}"
+        "python -m gohscore extract-slices --manifest {input.manifest:q} --levels {input.labels:q}"
         " --source reference --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"
 
 
@@ -30,8 +33,11 @@ rule slices_predicted:
         f"{R}/logs/slices/predicted.log",
     conda:
         "../envs/gohscore.yaml"
+    resources:
+        mem_mb=per_attempt(16000),
+        runtime=per_attempt(120),
     params:
         cfg=section("scores", only=SLICE_KEYS),
     shell:
-        "gohscore extract-slices --manifest {input.manifest:q} --levels {input.levels:q}"
+        "python -m gohscore extract-slices --manifest {input.manifest:q} --levels {input.levels:q}"
         " --source predicted --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"

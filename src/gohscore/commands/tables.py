@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="draws.parquet of the score training runs (scores/<ablation>/fold<k>/): the label_draws table",
     )
-    p.add_argument("--out-dir", type=Path, required=True, help="folder for *.parquet and *.md")
+    p.add_argument("--out-dir", type=Path, required=True, help="folder for *.parquet, *.md and *.html")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
