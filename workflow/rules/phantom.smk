@@ -56,9 +56,12 @@ rule phantom_pairs:
         f"{R}/logs/phantom/pairs.log",
     conda:
         "../envs/gohscore.yaml"
+    resources:
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     params:
         cfg=json.dumps(FOLLOWUP, sort_keys=True),
         seed=SEED,
     shell:
-        "gohscore phantom-pairs --params-json {params.cfg:q} --seed {params.seed}"
+        "python -m gohscore phantom-pairs --params-json {params.cfg:q} --seed {params.seed}"
         " --out {output:q} > {log:q} 2>&1"
