@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from gohscore.files import atomic_path
 from gohscore.goh import PATTERNS
+from gohscore.qc_sheet import LUNG_WINDOW_HU
 
 METRIC_TITLES = {
     "energy_in_mask": "energy in mask",
@@ -17,19 +18,14 @@ METRIC_TITLES = {
     "pixel_auc": "pixel AUC in the lung",
 }
 METHOD_COLOURS = {"gradcam": "#4c72b0", "gradcam_in_lung": "#55a868", "lung_mask": "#999999"}
-WINDOW_HU = (-1350.0, 150.0)
 
 
-def _example(examples: list) -> tuple | None:
-    """The example level with the largest true TOT mask."""
-    if not examples:
-        return None
-    return max(examples, key=lambda e: int(e[4]["TOT"].sum()))
-
-
-def validation_figure(summary: pd.DataFrame, examples: list, out: Path) -> Path:
+def validation_figure(summary: pd.DataFrame, example: tuple | None, out: Path) -> Path:
     """Bars of each metric per pattern and map (``summary``: :func:`heatmap_validation.summary_table`),
-    and the example level's slice with its GG and RET maps and the true outlines."""
+    and the example level's slice with its GG and RET maps and the true outlines.
+
+    ``example`` is ``(patient, level, slice, maps (3, H, W), masks by pattern)`` or None.
+    """
     fig = Figure(figsize=(16.0, 4.2))
     grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 0.9, 0.9, 0.9], wspace=0.35)
     if summary.empty:
@@ -56,7 +52,6 @@ def validation_figure(summary: pd.DataFrame, examples: list, out: Path) -> Path:
             ax.set_title(title, fontsize=10)
             if i == 0:
                 ax.legend(fontsize=7, loc="upper left")
-    example = _example(examples)
     if example is not None:
         patient, level, image, maps, masks = example
         panels = [
@@ -66,7 +61,7 @@ def validation_figure(summary: pd.DataFrame, examples: list, out: Path) -> Path:
         ]
         for i, (title, pattern) in enumerate(panels):
             ax = fig.add_subplot(grid[0, 3 + i])
-            ax.imshow(image, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1])
+            ax.imshow(image, cmap="gray", vmin=LUNG_WINDOW_HU[0], vmax=LUNG_WINDOW_HU[1])
             if pattern is not None:
                 ax.imshow(
                     np.ma.masked_less(maps[PATTERNS.index(pattern)], 0.2),

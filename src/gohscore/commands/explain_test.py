@@ -68,12 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     device = select_device(machine.device)
     models = [m for m, _ in loaded]
     size = int(card.input["input_size"])
-    metrics, reference, examples = [], [], []
+    metrics, reference, example = [], [], None
+    images, index = load_slices(args.slices, patients)
     for patient in progress(patients, "explain-test"):
-        images, index = load_slices(args.slices, [patient])
-        centre = index[index["offset"] == 0].sort_values("level")
+        centre = index[(index["patient"] == patient) & (index["offset"] == 0)].sort_values("level")
         maps = explain_slices(models, images[centre["image"].to_numpy()], card, device)
-        write_heatmaps(maps, (1.0, 1.0), args.out_dir / f"{patient}.nii.gz")
+        pixel_mm = float(centre["pixel_spacing_mm"].iloc[0])
+        write_heatmaps(maps, (pixel_mm, pixel_mm), args.out_dir / f"{patient}.nii.gz")
         for level in centre["level"].astype(int):
             reference.append(
                 {
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             estimated = lung_mask(image)
             by_pattern = dict(zip(PATTERNS, grid[1:], strict=True))
             metrics += hv.level_rows(patient, k + 1, maps[i], by_pattern, grid[0], estimated)
-            examples.append((patient, k + 1, image, maps[i], by_pattern))
+            if example is None or by_pattern["TOT"].sum() > example[4]["TOT"].sum():
+                example = (patient, k + 1, image, maps[i], by_pattern)  # the largest lesion is shown
     table_rows = pd.DataFrame(metrics)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     ref = pd.DataFrame(reference)
@@ -130,5 +132,5 @@ def main(argv: list[str] | None = None) -> int:
         "Heat maps against the true lesion masks (test set)",
         notes=notes,
     )
-    validation_figure(summary, examples, args.figure)
+    validation_figure(summary, example, args.figure)
     return 0

@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_machine_options(parser, deterministic=False)
     parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)  # recorded in each result's provenance
+    args = parser.parse_args(arguments)
     machine = machine_from_args(args)
     stride = level_window_stride(
         {} if args.window_stride is None else {"window_stride": args.window_stride}, "--window-stride"
