@@ -51,7 +51,8 @@ def run_cohort(cohort: Path, out: Path) -> dict[str, Path]:
     """Resample every scan and ingest the cohort through the commands' main()."""
     geometries = resample_cohort(cohort, out / "preprocess")
     outputs = {
-        name: out / "ingest" / f"{name}.parquet" for name in ("manifest", "labels", "observers", "patches")
+        name: out / "ingest" / f"{name}.parquet"
+        for name in ("manifest", "labels", "observers", "patches", "positions")
     }
     argv = ["--cohort", str(cohort), "--geometry", *geometries]
     for name, path in outputs.items():
@@ -71,6 +72,9 @@ def test_mixed_formats_run_through(tmp_path, name) -> None:
     assert manifest["series_uid"].notna().sum() == 1
     labels = pd.read_parquet(outputs["labels"])
     assert len(labels) == 4 and labels["L1_TOT"].dtype == np.int64
+    positions = pd.read_parquet(outputs["positions"])  # the level positions alone, for slice extraction
+    assert positions.columns.tolist() == ["patient", "L1_z_mm", "L2_z_mm", "L3_z_mm", "L4_z_mm", "L5_z_mm"]
+    assert positions.equals(labels[positions.columns.tolist()])
     assert len(pd.read_parquet(outputs["observers"])) == 4
     patches = pd.read_parquet(outputs["patches"])
     assert patches["pattern"].tolist() == ["GG"] and Path(patches["file"][0]).is_file()

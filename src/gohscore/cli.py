@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resample": ("resample", "read one scan, reorient, resample to the network grid, record geometry"),
     "ingest": ("ingest", "validate labels against the scans and write manifest/labels tables"),
     "folds": ("folds", "assign patients to cross-validation folds and the held-out test set"),
+    "splits": ("splits", "write each network job's table of patients, labels and file digests"),
     "train-levels": ("train_levels", "train the 3D level network for one fold"),
     "predict-levels": ("predict_levels", "predict the five Goh levels with one or more level models"),
     "extract-slices": ("extract_slices", "cut the axial slices at reference or predicted levels"),

@@ -1,10 +1,10 @@
 """The tiny end-to-end run of test_workflow.py doubles as the fault tests' uninterrupted reference.
 
 The fault tests (test_faults.py) compare a run that was killed and resumed with an unbroken one;
-the report test (test_report.py) opens that run's report. When they are collected with
-test_workflow.py, they are moved after it and reuse the results of its tiny run (if that test
-passed), which saves a whole tiny run (minutes) each in CI; run on their own they make their
-reference run themselves.
+the report test (test_report.py) opens that run's report; the rerun tests (test_reruns.py) edit
+copies of it. When they are collected with test_workflow.py, they are moved after it and reuse
+the results of its tiny run (if that test passed), which saves a whole tiny run (minutes) each in
+CI; run on their own they make their reference run themselves.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from tests.workflow.helpers import TINY_ARGS, one_thread_args, scratch_workdir, snakemake
 
 TINY_TEST = "test_tiny_dag_end_to_end"  # in test_workflow.py: TINY_ARGS with one_thread_args()
-REUSING_MODULES = ("test_faults.py", "test_report.py")  # the modules that use tiny_reference
+REUSING_MODULES = ("test_faults.py", "test_report.py", "test_reruns.py")  # the modules using tiny_reference
 _passed_tiny_runs: list[Path] = []  # workdirs of tiny runs that passed in this session
 
 

@@ -110,9 +110,11 @@ def test_runs_as_a_module_with_a_prefix_on_a_relative_folder_cohort(tmp_path):
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     counts = job_counts(plan.stdout + plan.stderr)
     assert counts["gs_resample"] == 4 and counts["gs_train_scores"] == 6, counts
-    target = "gs/results/tiny/ingest/labels.parquet"
+    # a level network: through the checkpoint `splits`, whose tables give the prefixed folders
+    target = "gs/results/tiny/levels/fold0/model.pt"
     res = snakemake(["--cores", "2", target], workdir, timeout=600, snakefile=host)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert (workdir / target).is_file()
+    assert (workdir / target).is_file() and (workdir / "gs/results/tiny/ingest/labels.parquet").is_file()
+    assert len(list((workdir / "gs" / "results" / "tiny" / "splits").rglob("*.parquet"))) == 10
     assert len(list((workdir / "gs" / "results" / "tiny" / "preprocess").glob("P000?.npy"))) == 4
     assert not (workdir / "gs" / cohort.name).exists()

@@ -85,7 +85,7 @@ def wait_for_lock(proc: subprocess.Popen, workdir: Path, limit: float = 300) -> 
         time.sleep(0.1)
 
 
-BEFORE_TRAINING = ["phantom", "preprocess", "ingest", "folds.parquet", "slices/reference"]
+BEFORE_TRAINING = ["phantom", "preprocess", "ingest", "folds.parquet", "slices/reference", "splits"]
 
 
 def copy_stages(reference: Path, results: Path, stages: list[str]) -> None:

@@ -40,6 +40,7 @@ def test_default_dry_run_lists_every_stage(workdir):
         "resample": 227,
         "ingest": 1,
         "folds": 1,
+        "splits": 1,
         "train_levels": 4,
         "predict_levels_cv": 4,
         "predict_levels_test": 1,

@@ -1,4 +1,5 @@
 # Configuration, the patient list and input functions shared by all rules.
+import hashlib
 import json
 import os
 import shlex
@@ -33,6 +34,7 @@ from gohscore.reports import (
     TABLE_PAGE_FORMAT,
 )
 from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
+from gohscore.splits import TASKS, split_names, split_path
 
 # One schema for the workflow and the package: it lies in the package (src/gohscore/).
 validate(config, str(SCHEMA_PATH))
@@ -189,6 +191,52 @@ def cohort_folder(wildcards, input):
 def get_scan(wildcards):
     """The scan (file or folder) of one patient."""
     return SCANS[wildcards.patient]
+
+
+# Each network job reads one split table (gohscore.splits) through the checkpoint `splits`, so it
+# is checked again after that job and reruns only if its own table's content changed.
+SPLITS = f"{R}/splits"
+SPLIT_TABLES = [
+    split_path(SPLITS, task, name) for task in TASKS for name in split_names(len(FOLDS))
+]
+# the folds are drawn again when the patient list changes, not when a label does (rule folds)
+PATIENT_LIST = hashlib.sha256("\n".join(sorted(PATIENTS)).encode()).hexdigest()
+
+
+def ingested(name, mark=str):
+    """An input function: ``ingest/<name>.parquet`` (``mark``ed, e.g. ancient) once the checkpoint ran."""
+
+    def get(wildcards):
+        checkpoints.ingest.get()
+        return mark(f"{R}/ingest/{name}.parquet")
+
+    return get
+
+
+def split_input(task, name):
+    """An input function: split table ``name`` (wildcards filled in) of ``task``, after the checkpoint."""
+
+    def get(wildcards):
+        checkpoints.splits.get()
+        return split_path(SPLITS, task, name.format(**wildcards))
+
+    return get
+
+
+def in_results(folder):
+    """A params function: ``folder`` of the results, found from the job's split table (so that a
+    module's prefix: applies to it as it does to inputs): {results}/splits/<task>/<name>.parquet.
+    """
+
+    def get(wildcards, input):
+        return str(Path(input.split).parents[2] / folder)
+
+    return get
+
+
+def splits_folder(wildcards, output):
+    """The splits folder, from the checkpoint's first output (prefix: included)."""
+    return str(Path(output[0]).parents[1])
 
 
 def all_volumes():

@@ -1,12 +1,11 @@
 # The 3D level network: one model per fold, predictions on its own fold and on the test set.
+# Each job reads its split table (the patients, level positions, manifest rows and volume
+# digests it uses); the volumes themselves come from the preprocess folder.
 
 
 rule train_levels:
     input:
-        volumes=all_volumes(),
-        manifest=f"{R}/ingest/manifest.parquet",
-        labels=f"{R}/ingest/labels.parquet",
-        folds=f"{R}/folds.parquet",
+        split=split_input("levels", "fold{fold}_train"),
     output:
         model=f"{R}/levels/fold{{fold}}/model.pt",
         card=f"{R}/levels/fold{{fold}}/model.json",
@@ -24,10 +23,10 @@ rule train_levels:
     params:
         cfg=section("levels", only=LEVEL_TRAINING_KEYS),
         seed=SEED,
-        volumes=folder_of("input", "volumes"),
+        volumes=in_results("preprocess"),
     shell:
         "python -m gohscore train-levels --fold {wildcards.fold} --volumes {params.volumes:q}"
-        " --manifest {input.manifest:q} --labels {input.labels:q} --folds {input.folds:q}"
+        " --manifest {input.split:q} --labels {input.split:q} --folds {input.split:q}"
         " --params-json {params.cfg:q} --seed {params.seed} --model {output.model:q}"
         " --card {output.card:q} --history {output.history:q}"
         " --device {resources.device} --amp {resources.amp}"
@@ -37,10 +36,7 @@ rule train_levels:
 rule predict_levels_cv:
     input:
         model=f"{R}/levels/fold{{fold}}/model.pt",
-        volumes=all_volumes(),
-        manifest=f"{R}/ingest/manifest.parquet",
-        labels=f"{R}/ingest/labels.parquet",
-        folds=f"{R}/folds.parquet",
+        split=split_input("levels", "fold{fold}_eval"),
     output:
         f"{R}/levels/fold{{fold}}/predictions.parquet",
     log:
@@ -54,22 +50,19 @@ rule predict_levels_cv:
         runtime=per_attempt(60),
         gpu=1,
     params:
-        volumes=folder_of("input", "volumes"),
+        volumes=in_results("preprocess"),
         stride=WINDOW_STRIDE,
     shell:
         "python -m gohscore predict-levels --models {input.model:q} --volumes {params.volumes:q}"
-        " --manifest {input.manifest:q} --folds {input.folds:q} --set cv --fold {wildcards.fold}"
-        " --labels {input.labels:q} --window-stride {params.stride}"
+        " --manifest {input.split:q} --folds {input.split:q} --set cv --fold {wildcards.fold}"
+        " --labels {input.split:q} --window-stride {params.stride}"
         " --device {resources.device} --amp {resources.amp} --out {output:q} > {log:q} 2>&1"
 
 
 rule predict_levels_test:
     input:
         models=level_models(),
-        volumes=all_volumes(),
-        manifest=f"{R}/ingest/manifest.parquet",
-        labels=f"{R}/ingest/labels.parquet",
-        folds=f"{R}/folds.parquet",
+        split=split_input("levels", "test"),
     output:
         f"{R}/levels/test/predictions.parquet",
     log:
@@ -83,10 +76,10 @@ rule predict_levels_test:
         runtime=per_attempt(60),
         gpu=1,
     params:
-        volumes=folder_of("input", "volumes"),
+        volumes=in_results("preprocess"),
         stride=WINDOW_STRIDE,
     shell:
         "python -m gohscore predict-levels --models {input.models:q} --volumes {params.volumes:q}"
-        " --manifest {input.manifest:q} --folds {input.folds:q} --set test"
-        " --labels {input.labels:q} --window-stride {params.stride}"
+        " --manifest {input.split:q} --folds {input.split:q} --set test"
+        " --labels {input.split:q} --window-stride {params.stride}"
         " --device {resources.device} --amp {resources.amp} --out {output:q} > {log:q} 2>&1"

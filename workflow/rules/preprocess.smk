@@ -24,7 +24,10 @@ rule resample:
         " --geometry {output.geometry:q} > {log:q} 2>&1"
 
 
-rule ingest:
+# A checkpoint: the rules that take its tables through ingested() are checked again once it has
+# run, so an unchanged table (e.g. positions.parquet after a score edit) reruns nothing, and the
+# rule folds can take its tables as ancient() (see folds.smk).
+checkpoint ingest:
     input:
         tables=COHORT_TABLES,
         geometry=all_geometries(),
@@ -33,6 +36,7 @@ rule ingest:
         labels=f"{R}/ingest/labels.parquet",
         observers=f"{R}/ingest/observers.parquet",
         patches=f"{R}/ingest/patches.parquet",
+        positions=f"{R}/ingest/positions.parquet",
     log:
         f"{R}/logs/ingest.log",
     conda:
@@ -42,4 +46,5 @@ rule ingest:
     shell:
         "python -m gohscore ingest --cohort {params.cohort:q} --geometry {input.geometry:q}"
         " --manifest {output.manifest:q} --labels {output.labels:q}"
-        " --observers {output.observers:q} --patches {output.patches:q} > {log:q} 2>&1"
+        " --observers {output.observers:q} --patches {output.patches:q}"
+        " --positions {output.positions:q} > {log:q} 2>&1"

@@ -1,12 +1,12 @@
 # The 2D score network: one model per ablation and fold, CV predictions at the reference
-# levels, and the fold ensemble on the test set at the predicted levels.
+# levels, and the fold ensemble on the test set at the predicted levels. Training and CV
+# prediction read their split table (patients, scores and slice digests) and the slices from
+# slices/reference.
 
 
 rule train_scores:
     input:
-        slices=f"{R}/slices/reference",
-        labels=f"{R}/ingest/labels.parquet",
-        folds=f"{R}/folds.parquet",
+        split=split_input("scores", "fold{fold}_train"),
         patches=f"{R}/ingest/patches.parquet",
     output:
         model=f"{R}/scores/{{ablation}}/fold{{fold}}/model.pt",
@@ -26,9 +26,10 @@ rule train_scores:
     params:
         cfg=section("scores", only=SCORE_TRAINING_KEYS),
         seed=SEED,
+        slices=in_results("slices/reference"),
     shell:
         "python -m gohscore train-scores --fold {wildcards.fold} --ablation {wildcards.ablation}"
-        " --slices {input.slices:q} --labels {input.labels:q} --folds {input.folds:q}"
+        " --slices {params.slices:q} --labels {input.split:q} --folds {input.split:q}"
         " --patches {input.patches:q} --params-json {params.cfg:q} --seed {params.seed}"
         " --model {output.model:q} --card {output.card:q} --history {output.history:q}"
         " --draws {output.draws:q} --device {resources.device} --amp {resources.amp}"
@@ -38,9 +39,7 @@ rule train_scores:
 rule predict_scores_cv:
     input:
         model=f"{R}/scores/{{ablation}}/fold{{fold}}/model.pt",
-        slices=f"{R}/slices/reference",
-        labels=f"{R}/ingest/labels.parquet",
-        folds=f"{R}/folds.parquet",
+        split=split_input("scores", "fold{fold}_eval"),
     output:
         f"{R}/scores/{{ablation}}/fold{{fold}}/predictions.parquet",
     log:
@@ -53,10 +52,12 @@ rule predict_scores_cv:
         mem_mb=per_attempt(16000),
         runtime=per_attempt(60),
         gpu=1,
+    params:
+        slices=in_results("slices/reference"),
     shell:
-        "python -m gohscore predict-scores --models {input.model:q} --slices {input.slices:q}"
-        " --folds {input.folds:q} --set cv --fold {wildcards.fold}"
-        " --ablation {wildcards.ablation} --source reference --labels {input.labels:q}"
+        "python -m gohscore predict-scores --models {input.model:q} --slices {params.slices:q}"
+        " --folds {input.split:q} --set cv --fold {wildcards.fold}"
+        " --ablation {wildcards.ablation} --source reference --labels {input.split:q}"
         " --device {resources.device} --out {output:q} > {log:q} 2>&1"
 
 
@@ -64,8 +65,7 @@ rule predict_scores_test:
     input:
         models=score_models,
         slices=f"{R}/slices/predicted",
-        labels=f"{R}/ingest/labels.parquet",
-        folds=f"{R}/folds.parquet",
+        split=split_input("scores", "test"),
     output:
         f"{R}/test/{{ablation}}/predictions.parquet",
     log:
@@ -80,6 +80,6 @@ rule predict_scores_test:
         gpu=1,
     shell:
         "python -m gohscore predict-scores --models {input.models:q} --slices {input.slices:q}"
-        " --folds {input.folds:q} --set test --ablation {wildcards.ablation}"
-        " --source predicted --labels {input.labels:q} --device {resources.device}"
+        " --folds {input.split:q} --set test --ablation {wildcards.ablation}"
+        " --source predicted --labels {input.split:q} --device {resources.device}"
         " --out {output:q} > {log:q} 2>&1"

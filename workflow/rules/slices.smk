@@ -4,8 +4,8 @@
 
 rule slices_reference:
     input:
-        manifest=f"{R}/ingest/manifest.parquet",
-        labels=f"{R}/ingest/labels.parquet",
+        manifest=ingested("manifest"),
+        positions=ingested("positions"),
     output:
         directory(f"{R}/slices/reference"),
     log:
@@ -18,13 +18,13 @@ rule slices_reference:
     params:
         cfg=section("scores", only=SLICE_KEYS),
     shell:
-        "python -m gohscore extract-slices --manifest {input.manifest:q} --levels {input.labels:q}"
+        "python -m gohscore extract-slices --manifest {input.manifest:q} --levels {input.positions:q}"
         " --source reference --params-json {params.cfg:q} --out-dir {output:q} > {log:q} 2>&1"
 
 
 rule slices_predicted:
     input:
-        manifest=f"{R}/ingest/manifest.parquet",
+        manifest=ingested("manifest"),
         levels=expand(f"{R}/levels/fold{{fold}}/predictions.parquet", fold=FOLDS)
         + [f"{R}/levels/test/predictions.parquet"],
     output:

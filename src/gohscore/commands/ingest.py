@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", required=True, help="output labels.parquet")
     parser.add_argument("--observers", required=True, help="output observers.parquet")
     parser.add_argument("--patches", required=True, help="output patches.parquet")
+    parser.add_argument(
+        "--positions",
+        help="output positions.parquet: patient and level positions only (the labels that reference "
+        "slices are cut at, so that a score edit leaves it unchanged)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -34,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         "observers": args.observers,
         "patches": args.patches,
     }
-    # all four appear together or none: write to temporaries, move them only when every write succeeded
+    if args.positions:
+        from gohscore.goh import Z_COLUMNS
+
+        tables["positions"] = tables["labels"][["patient", *Z_COLUMNS]]
+        outputs["positions"] = args.positions
+    # all appear together or none: write to temporaries, move them only when every write succeeded
     with contextlib.ExitStack() as stack:
         for name, path in outputs.items():
             tmp = stack.enter_context(atomic_path(path))

@@ -53,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     from gohscore.goh import Z_COLUMNS
     from gohscore.levels.data import load_volume, manifest_geometries
     from gohscore.levels.predict import card_settings, level_table, predict_levels_volume
+    from gohscore.splits import check_split_fold
     from gohscore.training import select_device
 
     folds = read_parquet(args.folds, "folds table")
+    check_split_fold(folds, args.fold if args.subset == "cv" else None, str(args.folds))
     chosen = folds[folds["set"] == args.subset]
     if args.fold is not None:
         if args.subset != "cv":

@@ -51,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command."""
     from gohscore.cards import check_ensemble, load_model
     from gohscore.scores.predict import predict_table
+    from gohscore.splits import check_split_fold
     from gohscore.training import select_device
 
     args = build_parser().parse_args(argv)
     machine = machine_from_args(args)
     folds = read_parquet(args.folds, "folds table", ["patient", "set", "fold"])
+    check_split_fold(folds, args.fold if args.set_name == "cv" else None, str(args.folds))
     patients = fold_patients(folds, args.fold, args.set_name)
     if not patients:
         raise GohscoreError(

@@ -40,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     params = ScoreParams.from_json(args.params_json)
     machine = machine_from_args(args)
     from gohscore.scores.train import train_scores
+    from gohscore.splits import check_split_fold
     from gohscore.training import RunFiles
 
     labels = read_parquet(args.labels, "labels table", ["patient"])
     folds = read_parquet(args.folds, "folds table", ["patient", "set", "fold"])
+    check_split_fold(folds, args.fold, str(args.folds))
     patches = read_parquet(args.patches, "patches table", ["file", "pattern", "patient"])
     if patches.empty:
         patches = pd.DataFrame(columns=["file", "pattern", "patient"])

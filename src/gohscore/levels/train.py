@@ -28,6 +28,7 @@ from gohscore.levels.decode import decode_windows, spread_starts
 from gohscore.levels.predict import window_indices
 from gohscore.networks import DEFAULT_POOL, vgg11, vgg11_channels
 from gohscore.settings import LevelParams, MachineParams
+from gohscore.splits import check_split_fold, made_for
 from gohscore.training import LoopConfig, RunFiles, configure_determinism, fit, machine_record, select_device
 
 log = logging.getLogger("gohscore")
@@ -55,7 +56,8 @@ def training_patients(folds: pd.DataFrame, fold: int, source: str) -> list[str]:
     if not {"patient", "set", "fold"} <= set(folds.columns):
         raise GohscoreError(f"{source}: folds table needs columns patient, set, fold; rerun 'gohscore folds'")
     cv = folds[folds["set"] == "cv"]
-    if fold not in set(cv["fold"].astype(int)):
+    check_split_fold(folds, fold, source)  # a split table holds the training patients of one fold only
+    if made_for(folds) is None and fold not in set(cv["fold"].astype(int)):
         raise GohscoreError(
             f"{source}: fold {fold} does not exist (folds {sorted(set(cv['fold']))}); fix --fold"
         )
