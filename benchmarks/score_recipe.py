@@ -216,7 +216,8 @@ def main() -> None:
             "augmentation": bool(recipe.augmentation),
         }
         row.update(summarise(pd.concat([r["pred"] for r in runs], ignore_index=True)))
-        row["train_seconds"] = float(np.sum([r["seconds"] for r in runs]))
+        row["seconds"] = float(np.sum([r["seconds"] for r in runs]))  # this call's, 0 for folds done before
+        row["train_seconds"] = float(np.sum([r["history"]["seconds"].sum() for r in runs]))  # the epochs
         last = [r["history"].iloc[-5:] for r in runs]
         row["train_loss_last5"] = float(np.mean([h["train_loss"].mean() for h in last]))
         row["val_loss_last5"] = float(np.mean([h["val_loss"].mean() for h in last]))
