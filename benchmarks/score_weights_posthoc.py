@@ -11,6 +11,10 @@ epoch, does), so ``last`` + ``recomputed`` here is what training with those keys
 
     python benchmarks/score_weights_posthoc.py --config config/validate.yaml --name batch4_posthoc
 
+It also scores each fold's last weights on their own training slices, per slice, with running,
+each batch's or recomputed BatchNorm statistics and dropout off or on (on, with each batch's
+statistics, is how the network was trained), which tells what pulls the outputs down.
+
 Run it where the config's ``results:`` path and the run's patch files resolve. Writes
 ``<name>.json`` and ``<name>.md`` (the figures of ``score_recipe.py``) to ``--out``.
 """
@@ -42,7 +46,12 @@ from gohscore.cards import load_model  # noqa: E402
 from gohscore.folds import inner_validation_split  # noqa: E402
 from gohscore.goh import PATTERNS, score_column  # noqa: E402
 from gohscore.markdown import markdown_document  # noqa: E402
-from gohscore.scores.data import fold_patients, load_slices  # noqa: E402
+from gohscore.scores.data import (  # noqa: E402
+    fold_patients,
+    load_slices,
+    normalize_hu,
+    slice_score_targets,
+)
 from gohscore.scores.predict import predict_table  # noqa: E402
 from gohscore.scores.train import make_calibrator  # noqa: E402
 from gohscore.settings import ScoreParams  # noqa: E402
@@ -89,6 +98,56 @@ def fold_predictions(
     return out
 
 
+FIT_MODES = [  # (BatchNorm statistics, dropout on) for training_slice_fit
+    ("running", False),  # how the network is used
+    ("batch", False),
+    ("recomputed", False),
+    ("running", True),
+    ("batch", True),  # how it was trained
+]
+
+
+def training_slice_fit(run: Path, ablation: str, fold: int, params: ScoreParams, seed: int) -> dict:
+    """The last weights on the fold's own training slices, per slice: L1 (fraction) and TOT bias (%)
+    with running, each batch's or recomputed BatchNorm statistics, dropout off or on."""
+    folder = run / "scores" / ablation / f"fold{fold}"
+    folds = pd.read_parquet(run / "folds.parquet")
+    model, _ = load_model(folder / "model.pt")
+    last = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=True)["model"]
+    train_p, _ = inner_validation_split(
+        fold_patients(folds, fold, "cv", exclude=True), params.val_fraction, seed, fold
+    )
+    images, index = load_slices(run / "slices/reference", train_p)
+    labels = pd.read_parquet(run / "ingest/labels.parquet")
+    y = torch.as_tensor(slice_score_targets(index, labels), dtype=torch.float32)
+    hu_window = [float(v) for v in params.hu_window]
+    x = normalize_hu(torch.as_tensor(images).float(), hu_window)[:, None]
+    order = torch.as_tensor(np.random.default_rng([seed, fold, 8]).permutation(len(x)))
+    row = {"ablation": ablation, "fold": fold, "n_slices": len(x)}
+    for stats, dropout in FIT_MODES:
+        model.load_state_dict(last)
+        if stats == "recomputed":
+            make_calibrator(
+                torch.as_tensor(images), params.batch_size, hu_window, np.random.default_rng([seed, fold, 7])
+            )(model)
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.train(stats == "batch")
+            elif isinstance(m, torch.nn.Dropout):
+                m.train(dropout)
+        torch.manual_seed(seed)
+        pred = torch.empty_like(y)
+        with torch.no_grad():
+            for i in range(0, len(x), params.batch_size):
+                rows = order[i : i + params.batch_size]
+                pred[rows] = model(x[rows]).float() * 100
+        name = f"{stats}_bn_dropout_{'on' if dropout else 'off'}"
+        row[f"{name}_l1"] = float((pred - y).abs().mean()) / 100
+        row[f"{name}_TOT_bias"] = float((pred - y)[:, 0].mean())
+    return row
+
+
 def main() -> None:
     """Score every ablation and fold of the run four ways; write the comparison."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,6 +177,9 @@ def main() -> None:
             row.update(per_fold(tables))
             rows.append(row)
     table = pd.DataFrame(rows)
+    fits = pd.DataFrame(
+        [training_slice_fit(run, a, f, params, config["seed"]) for a in args.ablations for f in folds]
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
         "what": "the run's score networks scored with their best or last weights and running or "
@@ -128,6 +190,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "rows": json.loads(table.to_json(orient="records")),
+        "training_slices": json.loads(fits.to_json(orient="records")),
     }
     (args.out / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     shown = table[
@@ -136,6 +199,11 @@ def main() -> None:
         + ["healthy_at_0", "TOT_mae_per_fold", "TOT_bias_per_fold"]
     ].round(3)
     text = markdown_document(f"Best or last weights, running or recomputed statistics: {run}", shown)
+    text += "\n" + markdown_document(
+        "Last weights on their own training slices, per slice, by BatchNorm statistics and dropout; "
+        "L1 as a fraction, TOT bias in %",
+        fits.round(4),
+    ).replace("# ", "## ", 1)
     (args.out / f"{args.name}.md").write_text(text, encoding="utf-8")
     print(text)
 
