@@ -15,7 +15,10 @@ Each variant's key ``ablation`` picks the ablation and ``slices`` (optional) ano
 e.g. one extracted at another ``input_size``; the rest overrides training keys of ``scores:``.
 The networks run where the config's ``machine:`` section says (``--device`` / ``--amp`` override it).
 Writes ``<name>.json`` and ``<name>.md`` to ``benchmarks/results`` (``--name``, default
-score_recipe) and keeps every model under ``--work``.
+score_recipe) and keeps every model under ``--work``. A fold whose folder under ``--work`` already
+holds a finished ``checkpoint.pt`` but no predictions resumes from it: a copy of another variant's
+checkpoint into a variant that differs only in ``checkpoint_choice`` writes the other weights
+without training again (the choice is not part of the checkpoint's fingerprint).
 """
 
 from __future__ import annotations
@@ -95,7 +98,14 @@ def train_and_predict(
             out / "predict.log",
         )  # fmt: skip
     history = pd.read_parquet(out / "history.parquet")
-    return {"pred": pd.read_parquet(pred), "seconds": time.perf_counter() - t0, "history": history}
+    card = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
+    chosen = card.get("chosen_epoch", card.get("best_epoch"))
+    return {
+        "pred": pd.read_parquet(pred),
+        "seconds": time.perf_counter() - t0,
+        "history": history,
+        "chosen_epoch": chosen,
+    }
 
 
 def summarise(pred: pd.DataFrame) -> dict:
@@ -111,8 +121,20 @@ def summarise(pred: pd.DataFrame) -> dict:
         float((pred.loc[healthy, "pred_TOT"] == 0).mean()) if healthy.any() else float("nan")
     )
     row["n_healthy"] = int(healthy.sum())
+    for p in PATTERNS:
+        row[f"{p}_bias"] = float((pred[f"pred_{p}"] - pred[f"ref_{p}"]).mean())
     row["pred_TOT_mean"] = float(pred["pred_TOT"].mean())
     row["ref_TOT_mean"] = float(pred["ref_TOT"].mean())
+    return row
+
+
+def per_fold(preds: list[pd.DataFrame], patterns: tuple[str, ...] = ("TOT", "GG")) -> dict:
+    """MAE and mean signed error (bias) of each fold's predictions, as JSON lists, per pattern."""
+    row = {}
+    for p in patterns:
+        errors = [pred[f"pred_{p}"] - pred[f"ref_{p}"] for pred in preds]
+        row[f"{p}_mae_per_fold"] = json.dumps([round(float(e.abs().mean()), 2) for e in errors])
+        row[f"{p}_bias_per_fold"] = json.dumps([round(float(e.mean()), 2) for e in errors])
     return row
 
 
@@ -194,12 +216,15 @@ def main() -> None:
             "augmentation": bool(recipe.augmentation),
         }
         row.update(summarise(pd.concat([r["pred"] for r in runs], ignore_index=True)))
-        row["train_seconds"] = float(np.sum([r["seconds"] for r in runs]))
+        row["seconds"] = float(np.sum([r["seconds"] for r in runs]))  # this call's, 0 for folds done before
+        row["train_seconds"] = float(np.sum([r["history"]["seconds"].sum() for r in runs]))  # the epochs
         last = [r["history"].iloc[-5:] for r in runs]
         row["train_loss_last5"] = float(np.mean([h["train_loss"].mean() for h in last]))
         row["val_loss_last5"] = float(np.mean([h["val_loss"].mean() for h in last]))
         best = [r["history"]["val_loss"].idxmin() + 1 for r in runs]
         row["best_epoch"] = json.dumps(best)
+        row["chosen_epoch"] = json.dumps([r["chosen_epoch"] for r in runs])
+        row.update(per_fold([r["pred"] for r in runs]))
         rows.append(row)
     table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -216,9 +241,9 @@ def main() -> None:
     }
     (args.out / f"{args.name}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     settings = ["input_size", "loss", "balance", "synthesis", "augmentation"]
-    shown = table[["variant", "ablation", *settings] + [f"{p}_{m}" for p in PATTERNS for m in ("mae", "kappa")]
+    shown = table[["variant", "ablation", *settings] + [f"{p}_{m}" for p in PATTERNS for m in ("mae", "kappa", "bias")]
                   + ["healthy_at_0", "pred_TOT_mean", "ref_TOT_mean", "train_loss_last5", "val_loss_last5",
-                     "best_epoch", "train_seconds"]].round(3)  # fmt: skip
+                     "best_epoch", "chosen_epoch", "train_seconds"]].round(3)  # fmt: skip
     notes = [f"Overrides: {r['variant']}: {r['overrides']}" for r in rows]
     text = markdown_document(f"Score recipes, {record['config']}, folds {args.folds}", shown, notes)
     (args.out / f"{args.name}.md").write_text(text, encoding="utf-8")

@@ -395,3 +395,101 @@ def test_deterministic_cpu_runs_repeat(tmp_path, restore_determinism) -> None:
         fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / run, CPU)
     a, b = (torch.load(tmp_path / run / "model.pt", weights_only=True) for run in ("a", "b"))
     assert _same_weights(a, b)
+
+
+def _scripted(losses: list[float]):
+    """``validate`` that returns ``losses`` in turn and keeps a copy of the weights it saw in ``.seen``."""
+
+    def validate(model: torch.nn.Module) -> dict[str, float]:
+        validate.seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return {"val_loss": losses[len(validate.seen) - 1]}
+
+    validate.seen = []
+    return validate
+
+
+@pytest.mark.parametrize(("choice", "epoch"), [("best", 2), ("last", 4)])
+def test_checkpoint_choice_writes_the_best_or_the_last_weights(tmp_path, choice, epoch) -> None:
+    """Validation losses 3, 1, 2, 5: ``best`` writes epoch 2's weights, ``last`` epoch 4's."""
+    sample, _ = _problem()
+    validate = _scripted([3.0, 1.0, 2.0, 5.0])
+    cfg = LoopConfig(epochs=4, steps_per_epoch=2, lr=3e-3, seed=3, checkpoint_choice=choice)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    written = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert _same_weights(written, validate.seen[epoch - 1])
+    assert not _same_weights(written, validate.seen[(4 if epoch == 2 else 2) - 1])
+
+
+def test_finished_run_rewrites_the_other_choice_without_training(tmp_path) -> None:
+    """The choice is not part of the run's fingerprint: a finished ``best`` run asked for ``last``
+    writes the last epoch's weights from its checkpoint and trains nothing."""
+    sample, _ = _problem()
+    validate = _scripted([3.0, 1.0, 2.0, 5.0])
+    cfg = LoopConfig(epochs=4, steps_per_epoch=2, lr=3e-3, seed=3)
+    fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    again = _counting(validate)
+    cfg.checkpoint_choice = "last"
+    fit(_net(), sample, torch.nn.functional.mse_loss, again, cfg, tmp_path, CPU)
+    assert again.calls == 0
+    assert _same_weights(torch.load(tmp_path / "model.pt", weights_only=True), validate.seen[3])
+
+
+def test_unknown_checkpoint_choice_is_refused(tmp_path) -> None:
+    sample, validate = _problem()
+    cfg = LoopConfig(epochs=1, steps_per_epoch=1, checkpoint_choice="mean")
+    with pytest.raises(GohscoreError, match="checkpoint_choice"):
+        fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path, CPU)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def _bn_net() -> torch.nn.Sequential:
+    """Dropout then BatchNorm on 2 features: the statistics show whether dropout was on."""
+    return torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(2), torch.nn.Linear(2, 1)).eval()
+
+
+def test_recalibrate_batchnorm_averages_the_batches_statistics() -> None:
+    """Two batches of known values: the mean of their means and of their unbiased variances; dropout
+    stays off, modes, momentum and weights are as before."""
+    net = _bn_net()
+    bn = net[1]
+    weights = {k: v.clone() for k, v in net.state_dict().items() if "running" not in k and "num_" not in k}
+    a = torch.tensor([[0.0, 10.0], [2.0, 10.0]])  # means 1, 10; unbiased variances 2, 0
+    b = torch.tensor([[4.0, 0.0], [6.0, 4.0]])  # means 5, 2; variances 2, 8
+    assert training.recalibrate_batchnorm(net, [a, b]) == 2
+    assert torch.allclose(bn.running_mean, torch.tensor([3.0, 6.0]))
+    assert torch.allclose(bn.running_var, torch.tensor([2.0, 4.0]))
+    assert not net.training and not bn.training and not net[0].training
+    assert bn.momentum == 0.1
+    now = net.state_dict()
+    assert all(torch.equal(v, now[k]) for k, v in weights.items())
+
+
+def test_recalibrate_batchnorm_without_batches_changes_nothing() -> None:
+    net = _bn_net()
+    net[1].running_mean.fill_(7.0)
+    assert training.recalibrate_batchnorm(net, []) == 0
+    assert torch.equal(net[1].running_mean, torch.full((2,), 7.0)) and net[1].momentum == 0.1
+    assert training.recalibrate_batchnorm(torch.nn.Linear(2, 1), [torch.zeros(3, 2)]) == 0
+
+
+def test_calibrate_changes_validation_not_the_weights_path(tmp_path) -> None:
+    """With a calibration step the trained weights are the same, bit for bit; the BatchNorm
+    statistics, and so the validation losses, are those of the calibration data."""
+    sample, validate = _problem()
+    x = torch.rand(8, 1, 12, 12, generator=torch.Generator().manual_seed(5)) * 3
+
+    def calibrate(model: torch.nn.Module) -> None:
+        training.recalibrate_batchnorm(model, [x[:4], x[4:]])
+
+    cfg = LoopConfig(epochs=3, steps_per_epoch=3, lr=3e-3, seed=3, checkpoint_choice="last")
+    plain = fit(_net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / "a", CPU)
+    calibrated = fit(
+        _net(), sample, torch.nn.functional.mse_loss, validate, cfg, tmp_path / "b", CPU, calibrate=calibrate
+    )
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    buffers = {k for k in a if "running" in k or "num_batches" in k}
+    assert buffers and all(torch.equal(a[k], b[k]) for k in a if k not in buffers)
+    assert not all(torch.equal(a[k], b[k]) for k in buffers if "running" in k)
+    assert (plain["train_loss"] == calibrated["train_loss"]).all()
+    assert (plain["val_loss"] != calibrated["val_loss"]).all()

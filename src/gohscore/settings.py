@@ -221,6 +221,8 @@ class ScoreParams(NetworkTraining):
     """The training keys of ``scores:`` (the 2D score network); changing any of them retrains it."""
 
     SECTION: ClassVar[str] = "scores"
+    checkpoint_choice: str
+    batchnorm_statistics: str
     input_size: int
     slices_per_level: int
     synthesis_probability: float

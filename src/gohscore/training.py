@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -101,9 +101,11 @@ class LoopConfig:
     amp: bool = True
     seed: int = 0
     lr_schedule: str = "constant"
+    checkpoint_choice: str = "best"
 
 
 LR_SCHEDULES = ("constant", "cosine")
+CHECKPOINT_CHOICES = ("best", "last")  # the weights written at the end: lowest val_loss, or the last epoch's
 
 
 def lr_at(cfg: LoopConfig, epoch: int) -> float:
@@ -284,9 +286,47 @@ def _history_frame(rows: list[dict]) -> pd.DataFrame:
     return df[first + rest + ["seconds"]]
 
 
-def _finish(files: RunFiles, best_state: dict, rows: list[dict]) -> pd.DataFrame:
-    """Write the selected weights and the history table; return the history."""
-    _save(best_state, files.model)
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The model's BatchNorm layers (any dimension)."""
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
+    """Replace every BatchNorm layer's running mean and variance by their plain average over ``batches``.
+
+    During training the running statistics follow the training batches (augmented, balanced,
+    partly synthetic); evaluation then normalises real slices with statistics of other inputs.
+    This recomputes them from ``batches`` (inputs on the model's device), as
+    ``torch.optim.swa_utils.update_bn`` does, but with only the BatchNorm layers in train mode
+    (dropout stays off) and the model's modes and momenta restored after. Weights are untouched.
+    Returns the number of batches used (0: the model has no BatchNorm, or ``batches`` is empty,
+    and nothing changed).
+    """
+    layers = batchnorm_layers(model)
+    if not layers:
+        return 0
+    saved = {m: (m.training, m.momentum, m.running_mean.clone(), m.running_var.clone()) for m in layers}
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+        m.train()
+    n = 0
+    for x in batches:
+        model(x)
+        n += 1
+    for m, (training, momentum, mean, var) in saved.items():
+        m.train(training)
+        m.momentum = momentum
+        if not n:  # nothing seen: keep the statistics there were
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+    return n
+
+
+def _finish(files: RunFiles, state: dict, rows: list[dict]) -> pd.DataFrame:
+    """Write the chosen weights and the history table; return the history."""
+    _save(state, files.model)
     history = _history_frame(rows)
     with atomic_path(files.history) as tmp:
         history.to_parquet(tmp, index=False)
@@ -296,10 +336,11 @@ def _finish(files: RunFiles, best_state: dict, rows: list[dict]) -> pd.DataFrame
 def run_fingerprint(cfg: LoopConfig, identity: dict | None) -> str:
     """A hash of everything that makes a checkpoint resumable by this run.
 
-    The epoch budget and the machine's precision (``amp``) are left out: a run may be continued
-    with more epochs, or on another machine.
+    The epoch budget, the machine's precision (``amp``) and the checkpoint choice are left out: a
+    run may be continued with more epochs, on another machine, or to write the other weights (a
+    checkpoint holds both the best and the last).
     """
-    loop = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "amp")}
+    loop = {k: v for k, v in asdict(cfg).items() if k not in ("epochs", "amp", "checkpoint_choice")}
     text = json.dumps({"loop": loop, "identity": identity or {}}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -411,6 +452,7 @@ def fit(
     files: RunFiles | Path,
     device: torch.device,
     identity: dict | None = None,
+    calibrate: Callable[[nn.Module], None] | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` for ``cfg.epochs`` epochs (resuming from ``files.checkpoint``); return the history.
 
@@ -428,9 +470,12 @@ def fit(
     gradient scaler); determinism is the process's (:func:`configure_determinism`).
 
     Each epoch draws ``cfg.steps_per_epoch`` batches with ``sample_batch(generator)`` (the generator lives
-    on ``device``), then calls ``validate(model)`` in eval mode under ``no_grad`` (and autocast on GPU);
-    the weights with the lowest ``val_loss`` are written to ``files.model`` at the end, the curves
-    to ``files.history``. The caller writes the card.
+    on ``device``), then ``calibrate(model)`` if given (e.g. :func:`recalibrate_batchnorm`; it may
+    change buffers, never the weights, and must draw no random numbers, so the weights follow the
+    same path with or without it), then ``validate(model)`` in eval mode, both under ``no_grad``
+    (and autocast on GPU). At the end ``files.model`` gets the weights of the epoch with the lowest
+    ``val_loss`` (``cfg.checkpoint_choice`` ``best``) or of the last epoch (``last``), the curves
+    go to ``files.history``. The caller writes the card.
     """
     if cfg.epochs < 1 or cfg.steps_per_epoch < 1 or cfg.checkpoint_every < 1:
         raise GohscoreError(
@@ -438,6 +483,10 @@ def fit(
             f"({cfg.checkpoint_every}) must be at least 1; fix the config section"
         )
     lr_at(cfg, 1)  # an unknown schedule fails before anything is written
+    if cfg.checkpoint_choice not in CHECKPOINT_CHOICES:
+        raise GohscoreError(
+            f"checkpoint_choice {cfg.checkpoint_choice!r} is unknown; use one of {', '.join(CHECKPOINT_CHOICES)}"
+        )
     files = RunFiles.of(files)
     for path in (files.model, files.history):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -484,7 +533,7 @@ def fit(
             )
         if start >= cfg.epochs:
             log.info("%s: nothing left to train", ckpt_path)
-            return _finish(files, best_state, rows)
+            return _finish(files, best_state if cfg.checkpoint_choice == "best" else _cpu_state(model), rows)
 
     log.info(
         "training on %s (%s%s), %d epochs x %d steps, lr %g (%s), weight decay %g",
@@ -544,6 +593,8 @@ def fit(
             )
         model.eval()
         with torch.no_grad(), autocast(device, precision=precision):
+            if calibrate is not None:
+                calibrate(model)
             metrics = {k: float(v) for k, v in validate(model).items()}
         if "val_loss" not in metrics:
             raise ValueError("validate() must return a 'val_loss' entry")
@@ -555,7 +606,7 @@ def fit(
         log.info("epoch %d/%d: train_loss %.4g %s (%.1f s)", epoch, cfg.epochs, train_loss, shown, seconds)
         if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
             checkpoint(epoch)
-    return _finish(files, best_state, rows)
+    return _finish(files, best_state if cfg.checkpoint_choice == "best" else _cpu_state(model), rows)
 
 
 @contextlib.contextmanager

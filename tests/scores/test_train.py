@@ -85,7 +85,15 @@ def cohort(tmp_path_factory):
     return root
 
 
-def _train(root, ablation: str, fold: int, patches: str = "patches.parquet") -> None:
+def _train(
+    root,
+    ablation: str,
+    fold: int,
+    patches: str = "patches.parquet",
+    params: dict | None = None,
+    name: str = "",
+) -> None:
+    out = root / (name or ablation) / f"fold{fold}"
     assert (
         train_scores.main(
             [
@@ -102,17 +110,17 @@ def _train(root, ablation: str, fold: int, patches: str = "patches.parquet") -> 
                 "--patches",
                 str(root / patches),
                 "--params-json",
-                json.dumps(PARAMS),
+                json.dumps({**PARAMS, **(params or {})}),
                 "--seed",
                 "3",
                 "--model",
-                str(root / ablation / f"fold{fold}" / "model.pt"),
+                str(out / "model.pt"),
                 "--card",
-                str(root / ablation / f"fold{fold}" / "model.json"),
+                str(out / "model.json"),
                 "--history",
-                str(root / ablation / f"fold{fold}" / "history.parquet"),
+                str(out / "history.parquet"),
                 "--draws",
-                str(root / ablation / f"fold{fold}" / "draws.parquet"),
+                str(out / "draws.parquet"),
                 "--device",
                 "cpu",
             ]
@@ -237,3 +245,55 @@ def test_predict_scores_tables(cohort):
     )
     assert one.shape == (5, 3)
     assert np.array_equal(one, test[test["patient"] == "P6"][["pred_TOT", "pred_GG", "pred_RET"]].to_numpy())
+
+
+def test_last_weights_with_recomputed_batchnorm(cohort):
+    """checkpoint_choice last + batchnorm_statistics recomputed: model.pt holds the last epoch's
+    weights, the same as without recomputing but for the BatchNorm statistics; the card says so."""
+    params = {"checkpoint_choice": "last", "batchnorm_statistics": "recomputed", "epochs": 3}
+    _train(cohort, "none", 0, params=params, name="last_recomputed")
+    out = cohort / "last_recomputed" / "fold0"
+    card = json.loads((out / "model.json").read_text(encoding="utf-8"))["training"]
+    assert card["chosen_epoch"] == 3 and card["selection"] == "the last epoch"
+    assert card["batchnorm_statistics"] == "recomputed"
+    written = torch.load(out / "model.pt", weights_only=True)
+    last = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(written[k], last[k]) for k in last)
+    _train(cohort, "none", 0, params={**params, "batchnorm_statistics": "running"}, name="last_running")
+    trained = torch.load(cohort / "last_running" / "fold0" / "model.pt", weights_only=True)
+    running = [k for k in written if k.endswith("running_var")]
+    assert running and not any(torch.equal(written[k], trained[k]) for k in running)
+    weights = [k for k in written if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(written[k], trained[k]) for k in weights)  # the same training path
+
+
+class _Recorder(torch.nn.Module):
+    """Keeps every input it is given, then a BatchNorm (so that recalibration runs it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+        self.bn = torch.nn.BatchNorm2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.clone())
+        return self.bn(x)
+
+
+def test_calibrator_feeds_whole_shuffled_batches_of_distinct_slices():
+    """10 slices of one value each, batches of 4: 2 batches, 8 distinct slices, not in file order,
+    scaled like the network's input, the same order at every call."""
+    from gohscore.scores.train import make_calibrator
+
+    hu = torch.arange(10, dtype=torch.float32)[:, None, None].expand(10, 2, 2) * 100 - 1000
+    calibrate = make_calibrator(hu, 4, [-1500, 1500], np.random.default_rng(0))
+    model = _Recorder().eval()
+    calibrate(model)
+    assert [x.shape for x in model.seen] == [(4, 1, 2, 2)] * 2
+    values = torch.cat(model.seen)[:, 0, 0, 0]
+    slices = torch.round((values + 1) * 1500 - 1500 + 1000) / 100  # back to the slice number
+    assert len(set(slices.tolist())) == 8 and slices.tolist() != sorted(slices.tolist())
+    first = torch.cat(model.seen)
+    model.seen.clear()
+    calibrate(model)
+    assert torch.equal(torch.cat(model.seen), first) and not model.training

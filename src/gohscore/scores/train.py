@@ -259,6 +259,29 @@ def make_validator(
     return validate
 
 
+def make_calibrator(
+    images: torch.Tensor, batch_size: int, hu_window: list[float], rng: np.random.Generator
+) -> Callable[[nn.Module], None]:
+    """``calibrate(model)``: BatchNorm statistics recomputed over the real training slices ``images`` (HU).
+
+    The slices go in one fixed shuffled order (``rng``, drawn once), in whole batches of
+    ``batch_size``: in file order a batch would hold a few levels of one patient, whose statistics
+    are narrower than those of the mixed batches the network was trained on.
+    """
+    from gohscore.training import recalibrate_batchnorm
+
+    order = torch.as_tensor(rng.permutation(len(images)), device=images.device)
+    starts = range(0, len(images) - batch_size + 1, batch_size) if len(images) >= batch_size else [0]
+
+    def calibrate(model: nn.Module) -> None:
+        batches = (
+            normalize_hu(images[order[i : i + batch_size]].float(), hu_window)[:, None] for i in starts
+        )
+        recalibrate_batchnorm(model, batches)
+
+    return calibrate
+
+
 def train_scores(
     slices_dir: Path,
     labels: pd.DataFrame,
@@ -382,18 +405,33 @@ def train_scores(
         checkpoint_every=params.checkpoint_every,
         amp=machine.amp,
         seed=loop_seed,
+        checkpoint_choice=params.checkpoint_choice,
     )
+    calibrate = None
+    if params.batchnorm_statistics == "recomputed":
+        calibrate = make_calibrator(tr_img_dev, batch_size, hu_window, np.random.default_rng([seed, fold, 7]))
     identity = {
         "network": network,
-        "params": {k: v for k, v in params.to_dict().items() if k != "epochs"},
+        "params": {k: v for k, v in params.to_dict().items() if k not in ("epochs", "checkpoint_choice")},
         "ablation": ablation,
         "fold": fold,
         "train": sorted(map(str, set(train_p))),
     }
-    history = fit(model, sampler, LOSSES[params.loss], validate, cfg, files, device, identity=identity)
+    history = fit(
+        model,
+        sampler,
+        LOSSES[params.loss],
+        validate,
+        cfg,
+        files,
+        device,
+        identity=identity,
+        calibrate=calibrate,
+    )
     with atomic_path(draws_path) as tmp:
         draws.to_parquet(tmp, index=False)
     best = history.loc[history["val_loss"].idxmin()] if len(history) else None
+    chosen = best if params.checkpoint_choice == "best" or best is None else history.iloc[-1]
     card = ModelCard(
         task="scores",
         network=network,
@@ -431,9 +469,13 @@ def train_scores(
             "loop": asdict(cfg),
             "train_patients": train_p,
             "val_patients": val_p,
-            "selection": f"lowest inner-validation {params.loss} loss",
+            "selection": f"lowest inner-validation {params.loss} loss"
+            if params.checkpoint_choice == "best"
+            else "the last epoch",
+            "batchnorm_statistics": params.batchnorm_statistics,
             "best_epoch": None if best is None else int(best["epoch"]),
             "best_val_loss": None if best is None else float(best["val_loss"]),
+            "chosen_epoch": None if chosen is None else int(chosen["epoch"]),
             "machine": machine_record(device, machine.amp, machine.deterministic),
         },
     )
