@@ -275,7 +275,7 @@ def rule_settings(pattern: str) -> dict[str, str]:
 
 
 def test_cluster_profiles_retry_requeue_and_group_the_patient_jobs():
-    """Both SLURM profiles retry failed jobs and requeue preempted ones; the per-patient rules form one group.
+    """Both SLURM profiles retry failed jobs and requeue preempted ones; a patient's steps form one group.
 
     Memory and time of the sized rules grow with the attempt (per_attempt in common.smk), so a
     retry asks for more; .ci/slurm-e2e checks a real retry on a real cluster.
@@ -288,7 +288,9 @@ def test_cluster_profiles_retry_requeue_and_group_the_patient_jobs():
     for profile_dir in (REPO / "profiles" / "slurm", REPO / ".ci" / "slurm-profile"):
         profile = yaml.safe_load((profile_dir / "config.yaml").read_text(encoding="utf-8"))
         assert profile["retries"] >= 1 and profile["slurm-requeue"] is True, profile_dir
-        assert any(g.startswith("patient=") for g in profile["group-components"]), profile_dir
+        # group-components is merged twice when checkpoints update the DAG (Snakemake 9.27): a
+        # group of 2 patients became 4, which pends for ever on a 2-CPU node
+        assert "group-components" not in profile, profile_dir
         assert "attempt" in str(profile["default-resources"]["mem_mb"]), profile_dir
 
 
