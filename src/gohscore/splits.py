@@ -85,16 +85,16 @@ def members(folds: pd.DataFrame, name: str) -> pd.DataFrame:
     return rows.sort_values("patient").reset_index(drop=True).assign(**{SPLIT_FOLD: fold})
 
 
-def digests(patients: list[str], folder: Path, what: str) -> list[str]:
-    """SHA-256 of ``folder/<patient>.npy`` for each patient; a missing file names the step to rerun."""
-    out = []
+def digests(patients: list[str], folder: Path, what: str) -> dict[str, str]:
+    """SHA-256 of ``folder/<patient>.npy`` per patient; a missing file names the step to rerun."""
+    out = {}
     for patient in patients:
         path = folder / f"{patient}.npy"
         if not path.is_file():
             raise GohscoreError(
                 f"{path}: missing {what} of patient {patient!r}; rerun the step that writes {folder}"
             )
-        out.append(file_sha256(path))
+        out[patient] = file_sha256(path)
     return out
 
 
@@ -106,11 +106,13 @@ def split_table(
     manifest: pd.DataFrame,
     files: Path,
     source: str = "labels table",
+    known: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Split table ``name`` of ``task``: its patients' fold rows, task labels, (manifest) and file digests.
 
     ``files`` is the folder of the files the task's networks load per patient: the resampled
-    volumes (levels) or the reference slices (scores).
+    volumes (levels) or the reference slices (scores). ``known`` holds the digests already taken
+    (patient -> SHA-256); it gains this table's, so that a file in several splits is read once.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
@@ -132,7 +134,10 @@ def split_table(
         raise GohscoreError(
             f"{source}: no labels for patient {lost[0]!r} of the folds table; rerun 'gohscore folds'"
         )
-    table[DIGEST_COLUMN[task]] = digests(table["patient"].tolist(), Path(files), what)
+    patients = table["patient"].tolist()
+    known = {} if known is None else known
+    known.update(digests([p for p in patients if p not in known], Path(files), what))
+    table[DIGEST_COLUMN[task]] = [known[p] for p in patients]
     return table
 
 

@@ -42,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     folds = read_parquet(args.folds, "folds table", ["patient", "set", "fold"])
     files = {"levels": args.volumes, "scores": args.slices}
     names = [(task, name) for task in TASKS for name in split_names(args.n_folds)]
-    tables = {}
+    tables, known = {}, {task: {} for task in TASKS}  # each file is hashed once, for all its splits
     for task, name in progress(names, "split tables"):
-        tables[task, name] = split_table(task, name, folds, labels, manifest, files[task], str(args.labels))
+        tables[task, name] = split_table(
+            task, name, folds, labels, manifest, files[task], str(args.labels), known[task]
+        )
     for (task, name), table in tables.items():  # every table is made before any is written
         with atomic_path(split_path(args.out_dir, task, name)) as tmp:
             table.to_parquet(tmp, index=False)
