@@ -159,7 +159,7 @@ def label_distribution(dist: pd.DataFrame, out: Path) -> Path:
 def label_draws(table: pd.DataFrame, out: Path) -> Path:
     """One panel per ablation: the TOT histograms of the training slices, the real draws and the syntheses."""
     ablations = list(dict.fromkeys(table["ablation"]))
-    fig = Figure(figsize=(4.2 * len(ablations), 3.6))
+    fig = Figure(figsize=(4.2 * len(ablations), 3.6), layout="constrained")  # title clear of the panels
     axes = fig.subplots(1, len(ablations), sharey=True, squeeze=False)[0]
     for ax, ablation in zip(axes, ablations, strict=True):
         part = table[table["ablation"] == ablation]
