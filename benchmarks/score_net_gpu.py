@@ -14,7 +14,7 @@ batch 10, bf16 autocast + channels-last on GPU):
   device-resident slices: ``none`` (uniform draws), ``balanced`` (1/count weights, healthy share
   kept) and ``balanced_synthesis`` (half of the healthy draws replaced by synthetic GG/RET slices
   with extents aimed at the under-filled bins), each without and with the default augmentation;
-  median epoch time after a warm-up epoch, ``ratio_to_isolated`` = real samples/s / isolated
+  median epoch time after a warm-up epoch (over ``--rounds`` interleaved rounds), ``ratio_to_isolated`` = real samples/s / isolated
   samples/s and ``ratio_to_plain`` = samples/s / those of ``none`` without augmentation (the cost
   of augmentation and synthesis; target: at least 0.90);
 * a last ``real_loop`` row for the default recipe: balanced + synthesis, augmented, with the
@@ -95,24 +95,10 @@ def isolated_step(net: dict, batch: int, size: int, device: torch.device, amp: b
     }
 
 
-def real_loop(
-    net: dict,
-    images: np.ndarray,
-    targets: np.ndarray,
-    ablation: str,
-    batch: int,
-    steps: int,
-    epochs: int,
-    device: torch.device,
-    amp: bool,
-    augment: bool = False,
-    recalibrate: bool = False,
-) -> dict:
-    """Samples/s of gohscore.training.fit with the real sampler of ``ablation`` (epochs after the first).
-
-    ``recalibrate``: BatchNorm statistics recomputed over all ``images`` after every epoch
-    (``scores.batchnorm_statistics: recomputed``); the epoch time then includes that pass.
-    """
+def run_sampler(
+    images: np.ndarray, targets: np.ndarray, ablation: str, batch: int, device: torch.device, augment: bool
+):
+    """The training loop's real batch sampler of ``ablation`` over device-resident ``images``."""
     patients = [f"S{i}" for i in range(len(images))]
     draw_w = sampling_weights(targets[:, 0], ablation != "none", 1.0, True)
     bank = None
@@ -131,6 +117,78 @@ def real_loop(
         bank,
         AugmentConfig.defaults() if augment else None,
     )
+    return sampler
+
+
+def interleaved(
+    net: dict,
+    images: np.ndarray,
+    targets: np.ndarray,
+    runs: list[tuple[str, bool, bool]],
+    batch: int,
+    device: torch.device,
+    amp: bool,
+    reps: int,
+) -> list[dict]:
+    """Per-step time (ms) of draw + training step for each run's sampler, the runs taking turns step by step.
+
+    All samplers feed one network and optimiser, and every round steps each run once, so a drift
+    of the machine's speed (other work on a shared CPU, clock changes) reaches every run alike and
+    the ratios between runs keep only what the samplers cost. Median over ``reps`` rounds after 3.
+    """
+    torch.manual_seed(0)
+    model = prepare_model(vgg11(**net), device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-4)
+    samplers = [run_sampler(images, targets, a, batch, device, g) for a, g, _ in runs]
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def step(sampler) -> None:
+        x, y = sampler(gen)
+        with autocast(device, amp):
+            pred = model(prepare_input(x, device))
+        loss = torch.nn.functional.mse_loss(pred.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    times: list[list[float]] = [[] for _ in runs]
+    for r in range(reps + 3):
+        for k in range(len(runs)):
+            ms = timed_ms(lambda k=k: step(samplers[k]), device, warm=0, reps=1)[0]
+            if r >= 3:
+                times[k].append(ms)
+    plain = statistics.median(times[0])
+    return [
+        {
+            "ablation": a,
+            "augment": g,
+            "steps": len(t),
+            "ms_per_step": round(statistics.median(t), 2),
+            "ratio_to_plain": round(plain / statistics.median(t), 3),
+        }
+        for (a, g, _), t in zip(runs, times, strict=True)
+    ]
+
+
+def real_loop(
+    net: dict,
+    images: np.ndarray,
+    targets: np.ndarray,
+    ablation: str,
+    batch: int,
+    steps: int,
+    epochs: int,
+    device: torch.device,
+    amp: bool,
+    augment: bool = False,
+    recalibrate: bool = False,
+) -> list[float]:
+    """Epoch times (s) of gohscore.training.fit with the real sampler of ``ablation`` (epochs after the first).
+
+    ``recalibrate``: BatchNorm statistics recomputed over all ``images`` after every epoch
+    (``scores.batchnorm_statistics: recomputed``); the epoch time then includes that pass.
+    """
+    sampler = run_sampler(images, targets, ablation, batch, device, augment)
     calibrate = None
     if recalibrate:
         calibrate = make_calibrator(
@@ -151,13 +209,20 @@ def real_loop(
             device,
             calibrate=calibrate,
         )
-    per_epoch = float(hist["seconds"].iloc[1:].median())
+    return [float(x) for x in hist["seconds"].iloc[1:]]
+
+
+def loop_row(run: tuple[str, bool, bool], seconds: list[float], images: int, batch: int, steps: int) -> dict:
+    """The report row of one loop configuration from all its timed epochs (median)."""
+    ablation, augment, recalibrate = run
+    per_epoch = statistics.median(seconds)
     return {
         "ablation": ablation,
         "augment": augment,
         "recalibrate": recalibrate,
-        "calibration_slices": len(images) if recalibrate else 0,
+        "calibration_slices": images if recalibrate else 0,
         "steps_per_epoch": steps,
+        "timed_epochs": len(seconds),
         "epoch_s": round(per_epoch, 3),
         "ms_per_step": round(1000 * per_epoch / steps, 2),
         "samples_per_s": round(batch * steps / per_epoch, 1),
@@ -172,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         "--cpu", action="store_true", help="the CPU validation recipe's sizes (config/validate.yaml)"
     )
     p.add_argument("--out", type=Path, default=None, help="JSON report (default $OUT or benchmarks/results/)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="times the whole set of loops runs, interleaved, before the medians (default: 1, 3 with --cpu)",
+    )
     args = p.parse_args(argv)
     device = select_device("auto")
     amp = device.type == "cuda"
@@ -186,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         # 160 slices for 240 draws per epoch: the protocol's ratio (about 540 real training slices
         # per fold for 50 steps of 16), which sets the share of the BatchNorm recalibration pass
         size, width, head, batch, n, steps, epochs = (128, 8, 128, 16, 160, 15, 4)
-        label = "CPU, the validation recipe's sizes (ratios only)"
+        label = "CPU, the validation recipe's sizes, one thread (ratios only)"
+        torch.set_num_threads(1)  # as profiles/cpu runs each network job
     net = {"spatial_dims": 2, "in_channels": 1, "out_features": 3, "width": width, "head_features": head}
     res: dict = {
         "label": label,
@@ -200,11 +272,30 @@ def main(argv: list[str] | None = None) -> int:
     res["real_loop"] = []
     runs = [(a, g, False) for g in (False, True) for a in ("none", "balanced", "balanced_synthesis")]
     runs.append(("balanced_synthesis", True, True))  # the default recipe: + recomputed BatchNorm statistics
-    for ablation, augment, recalibrate in runs:
-        release(device)
-        row = real_loop(
-            net, images, targets, ablation, batch, steps, epochs, device, amp, augment, recalibrate
-        )
+    # on a shared CPU the speed drifts over minutes: running every loop once per round, and taking
+    # the median over all rounds, keeps the drift out of the ratios
+    rounds = args.rounds or (3 if args.cpu else 1)
+    res["rounds"] = rounds
+    seconds: dict[tuple[str, bool, bool], list[float]] = {run: [] for run in runs}
+    for r in range(rounds):
+        for run in runs:
+            release(device)
+            seconds[run] += real_loop(
+                net, images, targets, run[0], batch, steps, epochs, device, amp, *run[1:]
+            )
+            print(
+                f"round {r + 1}/{rounds}",
+                run,
+                [round(x, 3) for x in seconds[run][-(epochs - 1) :]],
+                flush=True,
+            )
+    res["interleaved"] = interleaved(
+        net, images, targets, runs[:-1], batch, device, amp, steps * epochs * rounds
+    )
+    for row in res["interleaved"]:
+        print("interleaved", json.dumps(row), flush=True)
+    for run in runs:
+        row = loop_row(run, seconds[run], n, batch, steps)
         row["ratio_to_isolated"] = round(row["samples_per_s"] / res["isolated"]["samples_per_s"], 3)
         row["ratio_to_plain"] = (
             round(row["samples_per_s"] / res["real_loop"][0]["samples_per_s"], 3) if res["real_loop"] else 1.0

@@ -11,6 +11,7 @@ from gohscore.scores.augment import (
     AIR_HU,
     AugmentConfig,
     AugmentParams,
+    affine_matrices,
     apply_augment,
     augment_batch,
     draw_augment,
@@ -89,3 +90,18 @@ def test_augment_batch_is_seeded_and_off_when_disabled():
     assert augment_batch(x, None, torch.Generator().manual_seed(9)) is x
     assert AugmentConfig.from_section(None) is None and AugmentConfig.from_section(False) is None
     assert AugmentConfig.from_section({"scale": [0.9, 1.1]}).scale == (0.9, 1.1)
+
+
+def test_resampling_matches_monai_affine_transform():
+    """The hand-built sampling grid gives MONAI's AffineTransform result on a non-square batch."""
+    from monai.networks.layers import AffineTransform
+
+    wide = AugmentConfig(
+        rotate_deg=40.0, translate_fraction=0.2, scale=(0.7, 1.4), flip_probability=0.5, noise_hu=0.0
+    )
+    x = torch.stack([_image(seed=s) for s in range(6)])  # 32 x 40
+    params = draw_augment(len(x), wide, torch.Generator().manual_seed(3), x.device)
+    assert params.flip.any() and not params.flip.all()
+    warp = AffineTransform(normalized=True, mode="bilinear", padding_mode="zeros", align_corners=False)
+    expected = warp((x - AIR_HU)[:, None], affine_matrices(params))[:, 0] + AIR_HU
+    assert torch.allclose(apply_augment(x, params), expected, atol=0.05)

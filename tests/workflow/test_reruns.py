@@ -122,6 +122,25 @@ def test_a_score_edit_dry_run(tiny_reference, tmp_path):
     assert todo == SCORES_OF_FOLD_1
 
 
+def test_a_synthesis_key_retrains_only_the_synthesis_networks(tiny_reference, tmp_path):
+    workdir = copy_run(tiny_reference, tmp_path / "run")
+    extra = workdir / "synthesis.yaml"
+    extra.write_text(yaml.safe_dump({"scores": {"synthesis_probability": 0.25}}), encoding="utf-8")
+    # --configfile replaces the list of files: the tiny config again, then the one changed key
+    todo = job_counts(run(["--configfile", "config/tiny.yaml", str(extra), "-n"], workdir, "dry run"))
+    # the two balanced + synthesis networks, their CV predictions, the test ensemble of that
+    # ablation, the explanations of the final ablation and the reports; none and balanced stay
+    assert todo == {
+        "train_scores": 2,
+        "predict_scores_cv": 2,
+        "predict_scores_test": 1,
+        "explain_test": 1,
+        "tables": 1,
+        "figures": 1,
+        "all": 1,
+    }
+
+
 def test_a_level_edit_retrains_the_level_network_and_what_follows(tiny_reference, tmp_path):
     workdir = copy_run(tiny_reference, tmp_path / "run")
     patient = fold0_patient(workdir)

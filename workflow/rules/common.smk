@@ -33,6 +33,7 @@ from gohscore.reports import (
     TABLE_NAMES,
     TABLE_PAGE_FORMAT,
 )
+from gohscore.scores.ablations import unread_keys
 from gohscore.settings import SCHEMA_PATH, SLICE_KEYS, LevelParams, ScoreParams
 from gohscore.splits import TASKS, split_names, split_path
 

@@ -24,7 +24,9 @@ rule train_scores:
         runtime=per_attempt(1440),
         gpu=1,
     params:
-        cfg=section("scores", only=SCORE_TRAINING_KEYS),
+        cfg=lambda wildcards: section(
+            "scores", only=SCORE_TRAINING_KEYS, without=unread_keys(wildcards.ablation)
+        ),
         seed=SEED,
         slices=in_results("slices/reference"),
     shell:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from gohscore.commands.options import add_machine_options, add_run_files, machine_from_args
 from gohscore.files import read_parquet
-from gohscore.scores.sampling import ABLATIONS
+from gohscore.scores.ablations import ABLATIONS
 from gohscore.settings import ScoreParams
 
 log = logging.getLogger("gohscore")

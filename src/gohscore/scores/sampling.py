@@ -5,13 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-ABLATIONS: dict[str, tuple[bool, bool]] = {
-    # name -> (balanced sampling, synthesis)
-    "none": (False, False),
-    "balanced": (True, False),
-    "balanced_synthesis": (True, True),
-}
-
 
 def balanced_weights(tot: np.ndarray, power: float = 1.0, keep_healthy_share: bool = False) -> np.ndarray:
     """Per-slice weight ``count(TOT value) ** -power``, normalised to sum 1.

@@ -168,55 +168,89 @@ def fit_extent(
 ) -> SynthesisParams:
     """The same ellipses, their axes scaled so that their union covers about ``target_pct`` % of each lung.
 
-    Each step renders the masks, measures the covered share and scales every axis by the square
-    root of target / measured (clamped), which converges in a few steps for ellipses inside the
-    lung; the scores of the final masks, not the targets, are what the network is taught.
+    Each step measures the covered share and scales every axis by the square root of target /
+    measured (clamped), which converges in a few steps for ellipses inside the lung; the scores of
+    the final masks, not the targets, are what the network is taught. Scaling all of a sample's
+    axes by ``s`` divides its quadratic forms by ``s**2``, so the forms are computed once and each
+    step only compares them with the running ``s**2``.
     """
     lungs = lungs.to(torch.bool)
     area = lungs.flatten(1).sum(1).clamp(min=1).float().cpu().numpy()
     target = np.asarray(target_pct, dtype=np.float64)
-    axes = params.axes.astype(np.float64)
+    nearest = ellipse_forms(params, tuple(lungs.shape[1:]), lungs.device).amin(dim=1)  # GG and RET together
+    nearest = torch.where(lungs, nearest, torch.inf).flatten(1)
+    scale = np.ones(len(target))
     for _ in range(iterations):
-        trial = replace(params, axes=axes.astype(np.float32))
-        cover = (ellipse_masks(trial, tuple(lungs.shape[1:]), lungs.device).any(1) & lungs).flatten(1).sum(1)
+        bound = torch.as_tensor(scale**2, dtype=torch.float32, device=lungs.device)[:, None]
+        cover = (nearest <= bound).sum(1)
         pct = 100.0 * cover.float().cpu().numpy() / area
-        factor = np.clip(np.sqrt(target / np.maximum(pct, 0.25)), 0.5, 2.0)
-        axes = axes * factor[:, None, None, None]
+        scale = scale * np.clip(np.sqrt(target / np.maximum(pct, 0.25)), 0.5, 2.0)
+    axes = params.axes.astype(np.float64) * scale[:, None, None, None]
     return replace(params, axes=np.maximum(axes, 0.5).astype(np.float32))
+
+
+def ellipse_forms(params: SynthesisParams, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """Per pattern, the smallest quadratic form of its active ellipses at every pixel: ``(B, 2, H, W)``.
+
+    A pixel lies inside an ellipse where its form is at most 1; the value is ``inf`` where a
+    pattern has no active ellipse. The form of an ellipse with semi-axes ``(a, b)`` turned by ``t``
+    is ``A dy**2 + B dy dx + C dx**2`` around its centre, so each ellipse costs one outer product
+    and two broadcast additions, and inactive ellipses cost nothing.
+    """
+    h, w = shape
+    b, p, e = params.active.shape
+    out = torch.full((b * p * e, h, w), torch.inf, device=device)
+    rows = np.flatnonzero(params.active.reshape(-1))
+    if len(rows):
+        pick = lambda a: torch.as_tensor(a.reshape(b * p * e, -1)[rows], device=device)  # noqa: E731
+        centre, axes, angle = (
+            pick(params.centres).float(),
+            pick(params.axes).double(),
+            pick(params.angles).double(),
+        )
+        cos, sin = torch.cos(angle[:, 0]), torch.sin(angle[:, 0])
+        ia, ib = axes[:, 0] ** -2, axes[:, 1] ** -2
+        coef = lambda c: c.float()[:, None, None]  # noqa: E731
+        qa, qb, qc = (
+            coef(cos**2 * ia + sin**2 * ib),
+            coef(2 * cos * sin * (ia - ib)),
+            coef(sin**2 * ia + cos**2 * ib),
+        )
+        dy = torch.arange(h, device=device, dtype=torch.float32)[None, :, None] - centre[:, 0, None, None]
+        dx = torch.arange(w, device=device, dtype=torch.float32)[None, None, :] - centre[:, 1, None, None]
+        form = (qb * dy) * dx
+        form += qa * dy**2
+        form += qc * dx**2
+        out[torch.as_tensor(rows, device=device)] = form
+    return out.view(b, p, e, h, w).amin(dim=2)
 
 
 def ellipse_masks(params: SynthesisParams, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
     """Union of each pattern's active ellipses: ``(B, 2, H, W)`` bool."""
-    h, w = shape
-    t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-    yy = torch.arange(h, device=device, dtype=torch.float32)[:, None]
-    xx = torch.arange(w, device=device, dtype=torch.float32)[None, :]
-    c, ax, ang = (
-        t(params.centres)[..., None, None],
-        t(params.axes)[..., None, None],
-        t(params.angles)[..., None, None],
-    )
-    dy, dx = yy - c[:, :, :, 0], xx - c[:, :, :, 1]
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    u, v = cos * dy + sin * dx, -sin * dy + cos * dx
-    inside = (u / ax[:, :, :, 0]) ** 2 + (v / ax[:, :, :, 1]) ** 2 <= 1.0
-    return (inside & t(params.active)[..., None, None]).any(dim=2)
+    return ellipse_forms(params, shape, device) <= 1.0
 
 
 def gaussian_blur(images: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, H, W)`` with edge replication (identity below 0.3 px)."""
+    """Separable Gaussian blur of ``(N, H, W)`` with edge replication (identity below 0.3 px).
+
+    Each pass is a weighted sum of shifted views of the padded images: for these few-tap kernels
+    that is about twice as fast on a CPU as a single-channel convolution, and the same on a GPU.
+    """
     if sigma_px < 0.3:
         return images
     radius = max(1, math.ceil(3 * sigma_px))
-    x = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32)
-    k = torch.exp(-0.5 * (x / sigma_px) ** 2)
-    k = (k / k.sum()).view(1, 1, -1)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (taps / sigma_px) ** 2)
+    k = (k / k.sum()).tolist()
     n, h, w = images.shape
-    out = images.float().reshape(n * h, 1, w)
-    out = F.conv1d(F.pad(out, (radius, radius), mode="replicate"), k).reshape(n, h, w)
-    out = out.transpose(1, 2).reshape(n * w, 1, h)
-    out = F.conv1d(F.pad(out, (radius, radius), mode="replicate"), k).reshape(n, w, h)
-    return out.transpose(1, 2).contiguous()
+    padded = F.pad(images.float()[:, None], (radius, radius, radius, radius), mode="replicate")[:, 0]
+    rows = padded[:, :, :w] * k[0]
+    for i in range(1, len(k)):
+        rows.add_(padded[:, :, i : i + w], alpha=k[i])
+    out = rows[:, :h] * k[0]
+    for i in range(1, len(k)):
+        out.add_(rows[:, i : i + h], alpha=k[i])
+    return out
 
 
 def pattern_scores(gg: torch.Tensor, ret: torch.Tensor, lung: torch.Tensor) -> torch.Tensor:
@@ -244,32 +278,32 @@ def apply_synthesis(
     lungs = lungs.to(device=device, dtype=torch.bool)
     masks = ellipse_masks(params, (h, w), device) & lungs[:, None]
     gg, ret = masks[:, 0], masks[:, 1]
+    # blend weights; outside the lung they do not matter, as the last step restores those pixels
     alpha = gaussian_blur(masks.reshape(b * 2, h, w).float(), cfg.edge_sigma_fraction * w).reshape(b, 2, h, w)
-    alpha = alpha * lungs[:, None]
     spacing = pixel_spacing_mm.to(device=device, dtype=torch.float32)
 
-    def texture(pool: TexturePool, col: int) -> torch.Tensor:
-        idx = torch.as_tensor(params.tile_index[:, col], device=device, dtype=torch.long)
-        offset = torch.as_tensor(params.tile_offset[:, col], device=device) * pool.shapes[idx].float()
+    def texture(pool: TexturePool, col: int, rows: np.ndarray) -> torch.Tensor:
+        idx = torch.as_tensor(params.tile_index[rows, col], device=device, dtype=torch.long)
+        offset = torch.as_tensor(params.tile_offset[rows, col], device=device) * pool.shapes[idx].float()
         return sample_texture(
             pool,
             idx,
-            torch.as_tensor(params.tile_angle[:, col], device=device),
-            torch.as_tensor(params.tile_scale[:, col], device=device),
+            torch.as_tensor(params.tile_angle[rows, col], device=device),
+            torch.as_tensor(params.tile_scale[rows, col], device=device),
             offset,
-            spacing,
+            spacing[torch.as_tensor(rows, device=device)],
             (h, w),
         )
 
     delta = torch.as_tensor(params.gg_delta_hu, device=device)[:, None, None]
     gg_image = gaussian_blur(images, cfg.gg_sigma_fraction * w) + delta
-    if gg_pool is not None and bool(params.gg_use_patch.any()):
-        use = torch.as_tensor(params.gg_use_patch, device=device)[:, None, None]
-        gg_image = torch.where(use, texture(gg_pool.to(device), 0), gg_image)
-    out = images * (1 - alpha[:, 0]) + gg_image * alpha[:, 0]
+    patched = np.flatnonzero(params.gg_use_patch) if gg_pool is not None else np.zeros(0, dtype=int)
+    if len(patched):  # textures only for the slices whose GG is a patch texture
+        gg_image[torch.as_tensor(patched, device=device)] = texture(gg_pool.to(device), 0, patched)
+    out = torch.lerp(images, gg_image, alpha[:, 0])
     # RET keeps what is denser underneath (vessels, GG haze in its cells) and adds its walls.
-    ret_image = torch.maximum(out, texture(ret_pool.to(device), 1))
-    out = out * (1 - alpha[:, 1]) + ret_image * alpha[:, 1]
+    ret_image = torch.maximum(out, texture(ret_pool.to(device), 1, np.arange(b)))
+    out = torch.lerp(out, ret_image, alpha[:, 1])
     out = torch.where(lungs, out, images)
     return SynthesisResult(out, pattern_scores(gg, ret, lungs), gg, ret)
 

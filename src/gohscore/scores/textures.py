@@ -175,11 +175,15 @@ def sample_texture(
     yy = (torch.arange(h, device=device, dtype=torch.float32) - h / 2)[None, :, None]
     xx = (torch.arange(w, device=device, dtype=torch.float32) - w / 2)[None, None, :]
     ratio = (out_spacing_mm.to(device) / (pool.spacing_mm[index] * scale.to(device)))[:, None, None]
-    cos, sin = torch.cos(angle.to(device))[:, None, None], torch.sin(angle.to(device))[:, None, None]
+    cos = torch.cos(angle.to(device))[:, None, None] * ratio
+    sin = torch.sin(angle.to(device))[:, None, None] * ratio
     off = offset.to(device)
-    u = (cos * yy - sin * xx) * ratio + off[:, 0, None, None]
-    v = (sin * yy + cos * xx) * ratio + off[:, 1, None, None]
+    # tile coordinates as a row term plus a column term: one full-size addition each
+    u = (cos * yy + off[:, 0, None, None]) - sin * xx
+    v = (sin * yy + off[:, 1, None, None]) + cos * xx
     th, tw = pool.shapes[index, 0][:, None, None], pool.shapes[index, 1][:, None, None]
-    iy = torch.remainder(torch.floor(u).long(), th)
-    ix = torch.remainder(torch.floor(v).long(), tw)
-    return pool.tiles[index[:, None, None], iy, ix]
+    iy = torch.remainder(torch.floor(u), th).long()  # float remainder: cheaper than on integers
+    ix = torch.remainder(torch.floor(v), tw).long()
+    stride_y, stride_x = pool.tiles.shape[2], pool.tiles.shape[1] * pool.tiles.shape[2]
+    flat = (index[:, None, None] * stride_x + iy * stride_y).add_(ix)
+    return torch.take(pool.tiles, flat)

@@ -29,11 +29,12 @@ from gohscore.files import atomic_path
 from gohscore.folds import inner_validation_split
 from gohscore.goh import PATTERNS, round_to_5_torch
 from gohscore.progress import progress
+from gohscore.scores.ablations import ABLATIONS, unread_keys
 from gohscore.scores.augment import AugmentConfig, augment_batch
 from gohscore.scores.data import fold_patients, load_slices, normalize_hu, slice_score_targets
 from gohscore.scores.draws import draw_table, sample_synthetic_tot
 from gohscore.scores.lungmask import lung_mask
-from gohscore.scores.sampling import ABLATIONS, draw_indices, sampling_weights
+from gohscore.scores.sampling import draw_indices, sampling_weights
 from gohscore.scores.synthesis import (
     SynthesisConfig,
     apply_synthesis,
@@ -410,9 +411,10 @@ def train_scores(
     calibrate = None
     if params.batchnorm_statistics == "recomputed":
         calibrate = make_calibrator(tr_img_dev, batch_size, hu_window, np.random.default_rng([seed, fold, 7]))
+    read = {k: v for k, v in params.to_dict().items() if k not in unread_keys(ablation)}
     identity = {
         "network": network,
-        "params": {k: v for k, v in params.to_dict().items() if k not in ("epochs", "checkpoint_choice")},
+        "params": {k: v for k, v in read.items() if k not in ("epochs", "checkpoint_choice")},
         "ablation": ablation,
         "fold": fold,
         "train": sorted(map(str, set(train_p))),
@@ -453,7 +455,7 @@ def train_scores(
             "fold": fold,
             "seed": seed,
             "ablation": ablation,
-            "params": params.to_dict(),
+            "params": read,
             "balanced_sampling": balanced,
             "synthesis": synthesis,
             "synthesis_config": asdict(SynthesisConfig()) if synthesis else None,
