@@ -234,7 +234,7 @@ def gaussian_blur(images: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """Separable Gaussian blur of ``(N, H, W)`` with edge replication (identity below 0.3 px).
 
     Each pass is a weighted sum of shifted views of the padded images: for these few-tap kernels
-    that is about twice as fast on a CPU as a single-channel convolution, and the same on a GPU.
+    that was about twice as fast on a CPU as a single-channel convolution (not timed on a GPU).
     """
     if sigma_px < 0.3:
         return images
