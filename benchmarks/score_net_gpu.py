@@ -19,7 +19,10 @@ batch 10, bf16 autocast + channels-last on GPU):
   of augmentation and synthesis; target: at least 0.90);
 * a last ``real_loop`` row for the default recipe: balanced + synthesis, augmented, with the
   BatchNorm statistics recomputed over all the slices after every epoch
-  (``scores.batchnorm_statistics: recomputed``), so its epoch time includes that pass.
+  (``scores.batchnorm_statistics: recomputed``), so its epoch time includes that pass;
+* ``interleaved``: the six samplers of the first ``real_loop`` rows feeding one network, taking
+  turns step by step (draw + one training step, median), so that a drift of the machine's speed
+  reaches them all alike: the figure for the 10 % target on a shared CPU.
 
     python benchmarks/score_net_gpu.py --cpu       # the CPU validation recipe (128 px, width 8, batch 16)
 """
@@ -107,7 +110,7 @@ def run_sampler(
         bank = build_bank(images, targets, patients, empty, 0.5, 0, device, on="healthy")
         bank.extent_pmf = extent_targets(targets[:, 0], draw_w, 0.5, "healthy")
     weights = torch.as_tensor(draw_w, dtype=torch.float32, device=device)
-    sampler = make_sampler(
+    return make_sampler(
         torch.as_tensor(images, device=device),
         torch.as_tensor(targets, device=device),
         torch.full((len(images),), 0.7, device=device),
@@ -117,7 +120,6 @@ def run_sampler(
         bank,
         AugmentConfig.defaults() if augment else None,
     )
-    return sampler
 
 
 def interleaved(
@@ -212,7 +214,9 @@ def real_loop(
     return [float(x) for x in hist["seconds"].iloc[1:]]
 
 
-def loop_row(run: tuple[str, bool, bool], seconds: list[float], images: int, batch: int, steps: int) -> dict:
+def loop_row(
+    run: tuple[str, bool, bool], seconds: list[float], n_images: int, batch: int, steps: int
+) -> dict:
     """The report row of one loop configuration from all its timed epochs (median)."""
     ablation, augment, recalibrate = run
     per_epoch = statistics.median(seconds)
@@ -220,7 +224,7 @@ def loop_row(run: tuple[str, bool, bool], seconds: list[float], images: int, bat
         "ablation": ablation,
         "augment": augment,
         "recalibrate": recalibrate,
-        "calibration_slices": images if recalibrate else 0,
+        "calibration_slices": n_images if recalibrate else 0,
         "steps_per_epoch": steps,
         "timed_epochs": len(seconds),
         "epoch_s": round(per_epoch, 3),
