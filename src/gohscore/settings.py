@@ -214,6 +214,8 @@ class LevelParams(NetworkTraining):
     SECTION: ClassVar[str] = "levels"
     crop_z: int
     crop_sampling: str
+    flip_probability: float
+    shift_voxels: int
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from gohscore.errors import GohscoreError
-from gohscore.levels.data import CropSampler, ResidentVolumes, crop_start_bounds, crop_start_range
+from gohscore.levels.data import (
+    CropSampler,
+    ResidentVolumes,
+    crop_start_bounds,
+    crop_start_range,
+    in_plane_indices,
+)
 from gohscore.levels.decode import window_starts
 from gohscore.networks import vgg11
 from tests.levels.toy import CPU, LEVEL_OFFSETS, SIDE, toy_volume
@@ -64,3 +70,38 @@ def test_head_runs_in_fp32_under_autocast():
     assert {d for n, d in seen if n == "Linear"} == {torch.float32}  # the head does not
     with torch.no_grad():
         assert torch.allclose(out, net(x), rtol=0.1, atol=1e-3)
+
+
+def test_in_plane_augmentation_mirrors_and_shifts_the_crop_and_keeps_its_targets():
+    side, crop = SIDE, 16
+    vol = np.full((side, side, side), -1000, dtype=np.int16)
+    vol[:, 5, 3] = 500  # one bright column at row 5, column 3, the length of the volume
+    targets = np.array([[20.0, 17.0, 13.5, 9.5, 5.5]])
+    one = ResidentVolumes.from_arrays([vol], ["p0"], (-1500, 1500), CPU, targets)
+    plain = CropSampler(one, crop, batch_size=64, sampling="windows")
+    moved = CropSampler(one, crop, batch_size=64, sampling="windows", flip_probability=0.5, shift_voxels=2)
+    x0, y0 = plain(torch.Generator().manual_seed(3))
+    x1, y1 = moved(torch.Generator().manual_seed(3))
+    assert torch.equal(y0, y1)  # same draws of patient and start, and the levels do not move
+
+    places = set()
+    for b in range(64):
+        bright = (x1[b, 0, 0] == x1[b, 0, 0].max()).nonzero().tolist()
+        assert len(bright) == 1  # still one column, not smeared or wrapped round
+        (row, col), mirrored = bright[0], bright[0][1] > side // 2
+        shift_x = (side - 1 - col) - 3 if mirrored else col - 3
+        assert abs(row - 5) <= 2 and abs(shift_x) <= 2, (row, col)
+        places.add((row - 5, shift_x, mirrored))
+        assert (x1[b, 0] == x1[b, 0, :1]).all()  # the same in-plane move for every slice of the crop
+    assert len({m for *_, m in places}) == 2  # both mirrored and plain crops were drawn
+    assert {r for r, *_ in places} == set(range(-2, 3)) and {s for _, s, _ in places} == set(range(-2, 3))
+    peak = x0.amax(dim=(1, 2, 3, 4))[:, None]
+    assert (x0[:, 0, :, 5, 3] == peak).all()  # without the keys nothing moves
+
+
+def test_in_plane_indices_repeat_the_border_instead_of_wrapping():
+    rows, cols = in_plane_indices(
+        5, torch.tensor([False, True]), torch.tensor([-2, 0]), torch.tensor([3, -1])
+    )
+    assert rows.tolist() == [[2, 3, 4, 4, 4], [0, 1, 2, 3, 4]]  # moved down by 2: voxel i reads i + 2
+    assert cols.tolist() == [[0, 0, 0, 0, 1], [3, 2, 1, 0, 0]]  # right by 3; and left by 1, then mirrored

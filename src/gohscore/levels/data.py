@@ -233,11 +233,35 @@ def crop_start_range(
     return np.zeros(n, dtype=int), np.full(n, side - crop_z, dtype=int)
 
 
+def in_plane_indices(
+    side: int, flip: torch.Tensor, shift_y: torch.Tensor, shift_x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source rows and columns ``(B, side)`` that mirror (left-right, where ``flip``) and shift each crop in plane.
+
+    A crop moved by ``shift`` voxels reads voxel ``i - shift``; indices past the edge are clamped,
+    so the border (air) is repeated instead of wrapping the body round. None of it moves a level,
+    which is a z position. Written by hand because it is two gathers on the batch tensor, where a
+    resampling transform would interpolate every voxel of a 3D crop.
+
+    >>> rows, cols = in_plane_indices(4, torch.tensor([True]), torch.tensor([1]), torch.tensor([0]))
+    >>> rows.tolist(), cols.tolist()
+    ([[0, 0, 1, 2]], [[3, 2, 1, 0]])
+    """
+    axis = torch.arange(side, device=flip.device)
+    rows = (axis[None] - shift_y[:, None]).clamp(0, side - 1)
+    cols = (axis[None] - shift_x[:, None]).clamp(0, side - 1)
+    cols = torch.where(flip[:, None], side - 1 - cols, cols)
+    return rows, cols
+
+
 class CropSampler:
     """Draws training batches on the device: random patients, random z-crops (see ``sampling``), HU jitter.
 
-    Calling it with a ``torch.Generator`` returns ``(x, y)``: ``x`` float32 ``(B, 1, crop_z, S, S)``
-    and ``y`` the five target indices inside the crop as network outputs (see :class:`OutputScale`).
+    ``flip_probability`` mirrors a crop left-right and ``shift_voxels`` moves it in plane by up to
+    that many voxels (``levels.flip_probability``, ``levels.shift_voxels``); both leave the level
+    targets as they are. Calling it with a ``torch.Generator`` returns ``(x, y)``: ``x`` float32
+    ``(B, 1, crop_z, S, S)`` and ``y`` the five target indices inside the crop as network outputs
+    (see :class:`OutputScale`).
     """
 
     def __init__(
@@ -248,6 +272,8 @@ class CropSampler:
         hu_scale_jitter: float = 0.05,
         hu_shift_jitter: float = 25.0,
         sampling: str = "all_levels",
+        flip_probability: float = 0.0,
+        shift_voxels: int = 0,
     ) -> None:
         """Precompute the crop starts of every patient (on the device)."""
         if data.targets is None:
@@ -261,6 +287,7 @@ class CropSampler:
         self.offsets = torch.arange(crop_z, device=dev)
         self.scale = OutputScale.for_crop(crop_z)
         self.hu_scale_jitter, self.hu_shift_jitter = hu_scale_jitter, hu_shift_jitter
+        self.flip_probability, self.shift_voxels = float(flip_probability), int(shift_voxels)
 
     def __call__(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch, drawn with ``gen`` without any host synchronisation."""
@@ -273,10 +300,22 @@ class CropSampler:
         gain = 1.0 + self.hu_scale_jitter * (2 * torch.rand(b, generator=gen, device=dev) - 1)
         shift = self.hu_shift_jitter * (2 * torch.rand(b, generator=gen, device=dev) - 1)
         hu = hu * gain.view(b, 1, 1, 1, 1) + shift.view(b, 1, 1, 1, 1)
+        if self.flip_probability > 0 or self.shift_voxels > 0:
+            hu = self._in_plane(hu, gen)
         view = (b, 1, 1, 1, 1)
         x = normalise(hu, d.mean[idx].view(view), d.std[idx].view(view), d.hu_window)
         y = self.scale.to_output(d.targets[idx] - start[:, None].float())
         return x, y
+
+    def _in_plane(self, hu: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``hu`` ``(B, 1, Z, S, S)`` mirrored and shifted per crop (see :func:`in_plane_indices`)."""
+        b, side, dev, k = hu.shape[0], hu.shape[-1], hu.device, self.shift_voxels
+        flip = torch.rand(b, generator=gen, device=dev) < self.flip_probability
+        shift_y, shift_x = torch.randint(-k, k + 1, (2, b), generator=gen, device=dev)
+        rows, cols = in_plane_indices(side, flip, shift_y, shift_x)
+        shape = hu.shape
+        hu = hu.gather(3, rows.view(b, 1, 1, side, 1).expand(shape))
+        return hu.gather(4, cols.view(b, 1, 1, 1, side).expand(shape))
 
 
 def steps_per_epoch(value: int | None, n_train: int, batch_size: int) -> int:

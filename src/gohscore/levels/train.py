@@ -148,7 +148,14 @@ def train_levels(
 
     train_data = resident(train_ids)
     val_data = train_data if val_ids == train_ids else resident(val_ids)
-    sampler = CropSampler(train_data, crop_z, batch, sampling=p.crop_sampling)
+    sampler = CropSampler(
+        train_data,
+        crop_z,
+        batch,
+        sampling=p.crop_sampling,
+        flip_probability=p.flip_probability,
+        shift_voxels=p.shift_voxels,
+    )
     cfg = LoopConfig(
         epochs=p.epochs,
         steps_per_epoch=steps_per_epoch(p.steps_per_epoch, len(train_ids), batch),
@@ -249,6 +256,7 @@ def level_card(
                     else "holding all five levels"
                 )
                 + "; HU gain +-5 %, shift +-25 HU"
+                + f"; left-right mirror p {p.flip_probability:g}, in-plane shift up to {p.shift_voxels} voxels"
             ),
             "crop_sampling": p.crop_sampling,
             "selection": "lowest mean absolute level error (mm) on the inner validation patients",
