@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CPU validation protocol: the whole workflow on config/validate.yaml (64 synthetic patients,
-# about 60 min on 2 cores), then its tables, figures and wall time copied to
+# 35 to 60 min on 2 cores), then its tables, figures and wall time copied to
 # benchmarks/results/validate/. `--record-only` copies the results of a finished run.
 #   bash benchmarks/validate.sh [--record-only]
 set -euo pipefail

@@ -134,7 +134,7 @@ def scores_scatter(counts: pd.DataFrame, out: Path, title: str = "") -> Path:
         axes[-1].scatter(
             [], [], s=10 + 290 * n / biggest, color="0.7", edgecolors="k", linewidths=0.5, label=str(n)
         )
-    axes[-1].legend(title="slices", fontsize=8, loc="upper left")
+    axes[-1].legend(title="levels", fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title)
     return _save(fig, out)
